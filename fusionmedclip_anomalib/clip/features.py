@@ -1,0 +1,57 @@
+"""Intermediate block outputs of an open_clip vision transformer."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import torch
+from torch import nn
+
+BlockHook = Callable[[int, torch.Tensor], torch.Tensor]
+
+
+def run_vision_blocks(
+    visual: nn.Module,
+    images: torch.Tensor,
+    layers: Sequence[int],
+    after_block: BlockHook | None = None,
+) -> dict[int, torch.Tensor]:
+    """Run the vision tower up to the deepest requested block and return the requested block outputs.
+
+    Args:
+        visual: an open_clip ``VisionTransformer`` (``clip.visual``).
+        images: normalised images ``(B, 3, H, W)``.
+        layers: 1-based block indices to return.
+        after_block: optional ``hook(layer, tokens) -> tokens`` applied to the output of every block; its result
+            replaces the block output in the residual stream (this is how inline Block Adapters are inserted).
+
+    Returns:
+        ``{layer: tokens (B, 1 + N, C)}`` with the class token first, blocks after the deepest one not run.
+    """
+    blocks = visual.transformer.resblocks
+    if min(layers) < 1 or max(layers) > len(blocks):
+        raise ValueError(f"feature layers {tuple(layers)} out of range: this backbone has blocks 1..{len(blocks)}")
+    batch_first = getattr(visual.transformer, "batch_first", True)
+    x = visual._embeds(images)
+    if not batch_first:
+        x = x.transpose(0, 1)
+    wanted = set(layers)
+    outputs: dict[int, torch.Tensor] = {}
+    for index, block in enumerate(blocks[: max(layers)], start=1):
+        x = block(x)
+        tokens = x if batch_first else x.transpose(0, 1)
+        if after_block is not None:
+            tokens = after_block(index, tokens)
+            x = tokens if batch_first else tokens.transpose(0, 1)
+        if index in wanted:
+            outputs[index] = tokens
+    return outputs
+
+
+def patch_token_maps(tokens: torch.Tensor, grid: tuple[int, int]) -> torch.Tensor:
+    """Drop the class token and reshape ``(B, 1 + h*w, C)`` tokens to a ``(B, C, h, w)`` map."""
+    h, w = grid
+    patches = tokens[:, 1:, :]
+    if patches.shape[1] != h * w:
+        raise ValueError(f"expected {h * w} patch tokens for a {h}x{w} grid, got {patches.shape[1]}")
+    return patches.transpose(1, 2).reshape(tokens.shape[0], tokens.shape[2], h, w)

@@ -1,0 +1,1 @@
+"""FusionMedCLIP: the torch model (``torch_model``) and the anomalib module (``lightning_model``)."""
