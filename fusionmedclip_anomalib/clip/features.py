@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 BlockHook = Callable[[int, torch.Tensor], torch.Tensor]
@@ -32,7 +33,7 @@ def run_vision_blocks(
     if min(layers) < 1 or max(layers) > len(blocks):
         raise ValueError(f"feature layers {tuple(layers)} out of range: this backbone has blocks 1..{len(blocks)}")
     batch_first = getattr(visual.transformer, "batch_first", True)
-    x = visual._embeds(images)
+    x = embed_patches(visual, images)
     if not batch_first:
         x = x.transpose(0, 1)
     wanted = set(layers)
@@ -46,6 +47,29 @@ def run_vision_blocks(
         if index in wanted:
             outputs[index] = tokens
     return outputs
+
+
+def embed_patches(visual: nn.Module, images: torch.Tensor) -> torch.Tensor:
+    """Patch embedding, class token, positional embedding and ``ln_pre`` of an open_clip ViT, as its own
+    ``_embeds``, with the positional grid interpolated (bicubic) when the input is not the native size."""
+    x = visual.conv1(images)
+    grid = x.shape[-2:]
+    x = x.flatten(2).transpose(1, 2)
+    class_token = visual.class_embedding.to(x.dtype).view(1, 1, -1).expand(x.shape[0], -1, -1)
+    x = torch.cat([class_token, x], dim=1)
+    x = x + positional_embedding(visual, tuple(grid)).to(x.dtype)
+    return visual.ln_pre(visual.patch_dropout(x))
+
+
+def positional_embedding(visual: nn.Module, grid: tuple[int, int]) -> torch.Tensor:
+    """The ViT's positional embedding ``(1 + h*w, C)`` for a patch grid, interpolated if it is not the native one."""
+    embedding = visual.positional_embedding
+    native = tuple(visual.grid_size)
+    if grid == native:
+        return embedding
+    patches = embedding[1:].reshape(1, *native, -1).permute(0, 3, 1, 2)
+    patches = F.interpolate(patches, size=grid, mode="bicubic", align_corners=False)
+    return torch.cat([embedding[:1], patches.permute(0, 2, 3, 1).reshape(grid[0] * grid[1], -1)])
 
 
 def patch_token_maps(tokens: torch.Tensor, grid: tuple[int, int]) -> torch.Tensor:

@@ -5,7 +5,13 @@ so it can neither run offline nor on the backbone FusionMedCLIP uses. This thin 
 arguments and builds the CLIP model through :func:`fusionmedclip_anomalib.clip.load_clip` (tags, local checkpoint
 files, ``None`` for random weights, a fast clear error offline). Everything else - prompt ensemble, sliding windows,
 few-shot reference collection, scoring - is anomalib's own code, so at the default backbone and tag the outputs are
-identical to ``anomalib.models.WinClip``.
+identical to ``anomalib.models.WinClip`` with ``independent_windows=False``.
+
+One fix is on by default (``independent_windows=True``): anomalib 2.7 was written for open_clip < 2.26, whose vision
+transformer took sequence-first input, and transposes the window tokens before calling it. open_clip 3 is batch
+first, so there the transposed call runs attention *across* all windows of all images in the batch instead of within
+each window: window embeddings, hence scores, depend on the other images in the batch, and the pass is quadratic in
+the number of windows. With the fix each window is encoded on its own, as in the WinCLIP paper.
 
 Example:
     >>> from fusionmedclip_anomalib.models.winclip import WinClip
@@ -47,6 +53,8 @@ class ConfigurableWinClipModel(WinClipModel):
         reference_images: few-shot reference images ``(K, C, H, W)``.
         scales: sliding-window scales.
         apply_transform: apply the backbone's own preprocessing to inputs.
+        independent_windows: encode each sliding window on its own (see the module docstring); ``False`` gives
+            anomalib 2.7's exact behaviour.
 
     Example:
         >>> model = ConfigurableWinClipModel("fmc-tiny", pretrained=None, class_name="brain")  # doctest: +SKIP
@@ -62,6 +70,7 @@ class ConfigurableWinClipModel(WinClipModel):
         reference_images: torch.Tensor | None = None,
         scales: tuple = (2, 3),
         apply_transform: bool = False,
+        independent_windows: bool = True,
     ) -> None:
         # WinClipModel.__init__ builds the hard-coded backbone, so initialise the mixins/nn.Module directly and set
         # up the same state with the chosen backbone.
@@ -73,6 +82,7 @@ class ConfigurableWinClipModel(WinClipModel):
         self.reference_images = reference_images
         self.scales = scales
         self.apply_transform = apply_transform
+        self.independent_windows = independent_windows
         self.k_shot = 0
 
         self.clip = load_clip(backbone, self.pretrained)
@@ -86,6 +96,31 @@ class ConfigurableWinClipModel(WinClipModel):
         self.register_buffer("_patch_embeddings", torch.empty(0))
 
         self.setup(class_name, reference_images)
+
+    def _get_window_embeddings(self, feature_map: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
+        """Embeddings of every sliding window: ``[B, n_windows, D]``.
+
+        Args:
+            feature_map: patch tokens after the patch embedding, class token first: ``[B, 1 + P, width]``.
+            masks: patch indices of each window, ``[patches_per_window, n_windows]``.
+
+        Returns:
+            One embedding per window and image.
+        """
+        visual = self.clip.visual
+        if not self.independent_windows or not getattr(visual.transformer, "batch_first", False):
+            return super()._get_window_embeddings(feature_map, masks)
+        batch_size, n_windows = feature_map.shape[0], masks.shape[1]
+        class_token = torch.zeros(1, n_windows, dtype=masks.dtype, device=masks.device)
+        token_index = torch.cat((class_token, masks + 1)).T  # [n_windows, 1 + patches_per_window]
+        windows = feature_map[:, token_index]  # [B, n_windows, 1 + patches_per_window, width]
+        tokens = windows.flatten(0, 1)  # one sequence per (image, window)
+        tokens = visual.ln_pre(visual.patch_dropout(tokens))
+        tokens = visual.ln_post(visual.transformer(tokens))
+        pooled, _ = visual._global_pool(tokens)  # noqa: SLF001 - open_clip's pooling for this architecture
+        if visual.proj is not None:
+            pooled = pooled @ visual.proj
+        return pooled.reshape(batch_size, n_windows, -1)
 
     @property
     def image_size(self) -> tuple[int, int]:
@@ -109,6 +144,8 @@ class WinClip(AnomalibWinClip):
         k_shot: number of normal reference images (0 = zero-shot).
         scales: sliding-window scales.
         few_shot_source: folder of reference images instead of the training set.
+        independent_windows: encode each sliding window on its own; ``False`` reproduces anomalib 2.7 on
+            open_clip 3, whose window pass attends across windows and images (see the module docstring).
         normalize_reference_images: anomalib takes the few-shot reference images from the train dataloader, where
             they are resized but not normalised (test images are). ``True`` applies the pre-processor's
             normalisation to them as well; ``False`` (default) keeps anomalib's behaviour.
@@ -131,13 +168,19 @@ class WinClip(AnomalibWinClip):
         k_shot: int = 0,
         scales: tuple = (2, 3),
         few_shot_source: Path | str | None = None,
+        independent_windows: bool = True,
         normalize_reference_images: bool = False,
         pre_processor: nn.Module | bool = True,
         post_processor: nn.Module | bool = True,
         evaluator: Evaluator | bool = True,
         visualizer: Visualizer | bool = True,
     ) -> None:
-        torch_model = ConfigurableWinClipModel(backbone=backbone, pretrained=pretrained, scales=scales)
+        torch_model = ConfigurableWinClipModel(
+            backbone=backbone,
+            pretrained=pretrained,
+            scales=scales,
+            independent_windows=independent_windows,
+        )
         if pre_processor is True:
             mean, std = preprocess_stats(torch_model.clip)
             pre_processor = self.configure_pre_processor(image_size=torch_model.image_size, mean=mean, std=std)
@@ -182,6 +225,18 @@ class WinClip(AnomalibWinClip):
                 Normalize(mean=mean, std=std),
             ]),
         )
+
+    def _get_class_name(self) -> str:
+        """anomalib's choice (init arg, else the datamodule's category, else ``object``), never empty.
+
+        Folder-style datamodules have an empty category, with which anomalib collects no text embeddings and
+        fails at the first test batch; the datamodule's name is used instead.
+        """
+        name = super()._get_class_name()
+        if name:
+            return name
+        datamodule = getattr(self.trainer, "datamodule", None) if getattr(self, "_trainer", None) else None
+        return str(getattr(datamodule, "name", "") or "object")
 
     def collect_reference_images(self, dataloader: DataLoader) -> torch.Tensor:
         """Collect ``k_shot`` reference images, normalised like test images when ``normalize_reference_images``.

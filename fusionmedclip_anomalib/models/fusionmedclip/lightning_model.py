@@ -21,7 +21,6 @@ from torchvision.transforms.v2 import Resize
 
 from fusionmedclip_anomalib.clip import load_clip, register_bundled_configs
 from fusionmedclip_anomalib.knowledge import load_knowledge
-from fusionmedclip_anomalib.models.fusionmedclip.lora import set_lora_merged
 from fusionmedclip_anomalib.models.fusionmedclip.loss import binary_dice_loss, binary_focal_loss
 from fusionmedclip_anomalib.models.fusionmedclip.synthesis_step import AnomalySynthesiser
 from fusionmedclip_anomalib.models.fusionmedclip.torch_model import (
@@ -213,6 +212,7 @@ class FusionMedCLIP(AnomalibModule):
     def on_fit_start(self) -> None:
         seed_everything(self.hparams.seed, workers=True, verbose=False)
         self.synthesiser.reset()
+        self.model.merge_lora(False)
 
     def training_step(self, batch: Batch, *args, **kwargs) -> dict[str, torch.Tensor]:
         del args, kwargs
@@ -268,7 +268,7 @@ class FusionMedCLIP(AnomalibModule):
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         """Complete a compact checkpoint with this instance's (freshly built, unmerged) backbone weights."""
-        set_lora_merged(self.model.clip.visual, False)
+        self.model.merge_lora(False)
         saved = checkpoint["state_dict"]
         backbone = {key: value for key, value in self.state_dict().items() if key.startswith(BACKBONE_PREFIX)}
         checkpoint["state_dict"] = {**backbone, **saved}

@@ -29,9 +29,9 @@ def inject_lora(visual: nn.Module, rank: int = 8, alpha: float = 16, dropout: fl
 
 
 def lora_layers(module: nn.Module) -> list[LoraLayer]:
-    """Every LoRA-wrapped layer inside ``module``, innermost first (merge order)."""
-    found = [(name, m) for name, m in module.named_modules() if isinstance(m, LoraLayer)]
-    return [m for _, m in sorted(found, key=lambda item: -item[0].count("."))]
+    """The outermost LoRA-wrapped layers inside ``module`` (an attention wrapper merges its own ``out_proj``)."""
+    found = {name: m for name, m in module.named_modules() if isinstance(m, LoraLayer)}
+    return [m for name, m in found.items() if not any(name.startswith(f"{other}.") for other in found)]
 
 
 def set_lora_merged(module: nn.Module, merged: bool) -> None:

@@ -13,7 +13,8 @@ LUMA = (0.299, 0.587, 0.114)
 class AnomalySynthesiser:
     """Turns a batch of normal RGB images in [0, 1] into (synthesised images, masks) with the task pool.
 
-    Each image's support set (for CutPaste / structural tasks) is the other images of its batch. The random stream
+    The support set of the CutPaste / structural tasks is the batch itself (a patch may come from another normal
+    image or from elsewhere in the same one). The random stream
     is a ``numpy.random.Generator`` seeded with ``seed`` and restarted by :meth:`reset`, so a training run is
     reproducible.
 
@@ -40,12 +41,8 @@ class AnomalySynthesiser:
         from fusionmedclip_anomalib.synthesis import SynthesisPool
 
         grey = to_grey_uint8(images)
-        outputs, masks = [], []
-        for index, image in enumerate(grey):
-            support = [other for j, other in enumerate(grey) if j != index]
-            synthesised, mask = SynthesisPool(self.pool, support=support)(image, self.rng)
-            outputs.append(synthesised)
-            masks.append(mask)
+        pool = SynthesisPool(self.pool, support=grey)
+        outputs, masks = zip(*(pool(image, self.rng) for image in grey))
         out = torch.from_numpy(np.stack(outputs)).to(images.device, images.dtype) / 255.0
         return out.unsqueeze(1).expand(-1, 3, -1, -1).contiguous(), torch.from_numpy(np.stack(masks)).to(images.device)
 

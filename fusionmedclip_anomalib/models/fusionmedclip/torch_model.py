@@ -132,6 +132,7 @@ class FusionMedCLIPModel(nn.Module):
         else:
             self.register_buffer("log_temperature", log_tau, persistent=False)
         self.register_buffer("_text_cache", None, persistent=False)
+        self._text_cache_key: tuple[int, ...] = ()
 
     @classmethod
     def from_backbone(cls, backbone: str, pretrained: str | None, **kwargs) -> FusionMedCLIPModel:
@@ -155,26 +156,25 @@ class FusionMedCLIPModel(nn.Module):
             groups["alignment"].append(self.log_temperature)
         return groups
 
-    def train(self, mode: bool = True) -> FusionMedCLIPModel:
-        """Training mode also undoes a LoRA merge and drops the cached prompt embeddings."""
-        super().train(mode)
-        if mode:
-            self._text_cache = None
-            set_lora_merged(self.clip.visual, False)
-        return self
-
-    def merge_lora(self) -> None:
-        """Fold LoRA into the base weights so inference runs the plain backbone kernels (undone by ``train()``)."""
-        set_lora_merged(self.clip.visual, True)
+    def merge_lora(self, merged: bool = True) -> None:
+        """Fold LoRA into the base weights so inference runs the plain backbone kernels (``merged=False`` undoes
+        it before training)."""
+        set_lora_merged(self.clip.visual, merged)
 
     def text_embeddings(self) -> torch.Tensor:
-        """``(2, D)`` normalised embeddings of the normal and abnormal prompts, cached while they cannot change."""
-        trainable = any(p.requires_grad for p in self.prompts.parameters())
-        if self.training and trainable:
+        """``(2, D)`` normalised embeddings of the normal and abnormal prompts.
+
+        Outside autograd they are computed once and reused until a prompt parameter changes (an optimiser step bumps
+        the parameters' version counters), so inference does no text-tower work per batch.
+        """
+        parameters = [p for p in self.prompts.parameters() if p.requires_grad]
+        if torch.is_grad_enabled() and parameters:
             return self.prompts(self.clip)
-        if self._text_cache is None:
+        key = tuple(p._version for p in parameters)
+        if self._text_cache is None or key != self._text_cache_key:
             with torch.no_grad():
                 self._text_cache = self.prompts(self.clip)
+            self._text_cache_key = key
         return self._text_cache
 
     def anomaly_map(self, images: torch.Tensor) -> torch.Tensor:

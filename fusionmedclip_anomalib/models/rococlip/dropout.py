@@ -35,11 +35,15 @@ def add_residual_dropout(visual: nn.Module, p: float) -> list[RemovableHandle]:
     if blocks is None:
         raise ValueError(f"{type(visual).__name__} has no transformer.resblocks: residual dropout needs an open_clip ViT")
 
-    def hook(module: nn.Module, _inputs: tuple, output: torch.Tensor) -> torch.Tensor:
-        return F.dropout(output, p=p, training=module.training)
+    hook = BranchDropout(p)
+    return [getattr(block, branch).register_forward_hook(hook) for block in blocks for branch in ("ls_1", "ls_2")]
 
-    handles = []
-    for block in blocks:
-        for branch in ("ls_1", "ls_2"):
-            handles.append(getattr(block, branch).register_forward_hook(hook))
-    return handles
+
+class BranchDropout:
+    """Forward hook replacing a module's output by its dropout (a class, not a closure, so models stay picklable)."""
+
+    def __init__(self, p: float) -> None:
+        self.p = p
+
+    def __call__(self, module: nn.Module, _inputs: tuple, output: torch.Tensor) -> torch.Tensor:
+        return F.dropout(output, p=self.p, training=module.training)

@@ -1,0 +1,78 @@
+"""Peak memory of one run: process RSS on the CPU, allocated memory on CUDA.
+
+The serial runner executes many runs in one process, so the process-lifetime peak (``ru_maxrss``) would only ever
+grow. On Linux the RSS high-water mark is reset per run by writing ``5`` to ``/proc/self/clear_refs``; where that is
+not possible the record says the figure is the process-lifetime peak.
+"""
+
+from __future__ import annotations
+
+import resource
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+
+import torch
+
+_STATUS = Path("/proc/self/status")
+_CLEAR_REFS = Path("/proc/self/clear_refs")
+
+
+@dataclass
+class PeakMemory:
+    """Context manager measuring the peak memory of the code inside it.
+
+    Attributes:
+        peak_rss_mb: peak resident set size in MiB.
+        rss_scope: ``run`` (reset at entry) or ``process`` (lifetime peak; reset not supported here).
+        cuda_max_allocated_mb: peak CUDA memory allocated by torch in MiB, ``None`` without CUDA.
+
+    Example:
+        >>> with PeakMemory() as memory:
+        ...     buffer = bytearray(50 * 2**20)
+        >>> memory.peak_rss_mb > 0
+        True
+    """
+
+    peak_rss_mb: float = 0.0
+    rss_scope: str = "process"
+    cuda_max_allocated_mb: float | None = None
+
+    def __enter__(self) -> PeakMemory:
+        try:
+            _CLEAR_REFS.write_text("5")
+            self.rss_scope = "run"
+        except OSError:
+            self.rss_scope = "process"
+        if torch.cuda.is_available():
+            torch.cuda.reset_peak_memory_stats()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.peak_rss_mb = _peak_rss_mb(self.rss_scope)
+        if torch.cuda.is_available():
+            self.cuda_max_allocated_mb = torch.cuda.max_memory_allocated() / 2**20
+
+    def as_dict(self) -> dict[str, float | str | None]:
+        """Plain-data form for the run record."""
+        return {
+            "peak_rss_mb": round(self.peak_rss_mb, 1),
+            "rss_scope": self.rss_scope,
+            "cuda_max_allocated_mb": None if self.cuda_max_allocated_mb is None else round(self.cuda_max_allocated_mb, 1),
+        }
+
+
+def _peak_rss_mb(scope: str) -> float:
+    if scope == "run" and _STATUS.is_file():
+        for line in _STATUS.read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    # ru_maxrss is in KiB on Linux, bytes on macOS
+    return peak / 2**20 if sys.platform == "darwin" else peak / 1024

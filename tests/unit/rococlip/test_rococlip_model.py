@@ -1,0 +1,165 @@
+"""ROCOCLIP LightningModule: defaults, which parameters train, loss and retrieval improve, gathered loss, callbacks."""
+
+import inspect
+import math
+import warnings
+from pathlib import Path
+
+import pytest
+import torch
+from lightning.pytorch.callbacks import EarlyStopping
+from torch.utils.data import default_collate
+
+from fusionmedclip_anomalib.data.roco import ROCO
+from fusionmedclip_anomalib.models.rococlip.lightning_model import ROCOCLIP
+from fusionmedclip_anomalib.models.rococlip.retrieval import retrieval_recall
+
+SPEC_DEFAULTS = {
+    "backbone": "ViT-L-14",
+    "pretrained": "openai",
+    "train_text": False,
+    "lr": 3e-6,
+    "weight_decay": 0.05,
+    "betas": (0.9, 0.999),
+    "eps": 1e-8,
+    "layer_decay": 0.8,
+    "warmup_epochs": 5.0,
+    "min_lr": 1e-7,
+    "label_smoothing": 0.1,
+    "mixup_alpha": 0.2,
+    "text_mixup": True,
+    "dropout": 0.1,
+    "early_stopping_patience": 5,
+    "early_stopping_min_delta": 1e-4,
+    "retrieval_ks": (1, 5, 10),
+}
+
+
+def _model(checkpoint: Path, **kwargs) -> ROCOCLIP:
+    torch.manual_seed(0)
+    return ROCOCLIP(backbone="fmc-tiny", pretrained=str(checkpoint), **kwargs)
+
+
+@pytest.fixture(scope="module")
+def pairs(roco_root: Path) -> dict[str, torch.Tensor]:
+    """All 32 training pairs as one batch, evaluation transform (deterministic)."""
+    dataset = ROCO(roco_root, backbone="fmc-tiny", num_workers=0).dataset("validation")
+    return default_collate([dataset[i] for i in range(len(dataset))])
+
+
+def _subset(batch: dict[str, torch.Tensor], count: int) -> dict[str, torch.Tensor]:
+    return {key: value[:count] for key, value in batch.items()}
+
+
+def _clean_loss(model: ROCOCLIP, batch: dict[str, torch.Tensor]) -> float:
+    """The validation loss (no mixup, no dropout) of a batch."""
+    model.eval()
+    with torch.no_grad():
+        images, texts = model(batch["image"], batch["text"])
+        loss = model._loss(images, texts, 1.0, torch.arange(images.shape[0]))
+    model.train()
+    return float(loss)
+
+
+def _train(model: ROCOCLIP, batch: dict[str, torch.Tensor], steps: int) -> list[float]:
+    optimizer = torch.optim.AdamW(model.parameter_groups(), lr=model.hparams.lr)
+    losses = []
+    for step in range(steps):
+        loss = model.training_step(batch, step)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(float(loss))
+    return losses
+
+
+def test_constructor_defaults_are_spec_table_a2():
+    parameters = inspect.signature(ROCOCLIP.__init__).parameters
+    for name, value in SPEC_DEFAULTS.items():
+        assert parameters[name].default == value, name
+
+
+def test_early_stopping_on_validation_loss(initial_checkpoint: Path):
+    model = _model(initial_checkpoint, early_stopping_patience=3, early_stopping_min_delta=0.01)
+    (callback,) = model.configure_callbacks()
+    assert isinstance(callback, EarlyStopping)
+    assert (callback.monitor, callback.mode, callback.patience) == ("val_loss", "min", 3)
+    assert math.isclose(abs(callback.min_delta), 0.01)
+    assert _model(initial_checkpoint, early_stopping=False).configure_callbacks() == []
+
+
+def test_model_is_in_train_mode_and_exposes_preprocessing(initial_checkpoint: Path):
+    model = _model(initial_checkpoint)
+    assert model.clip.training
+    assert model.image_size == 224
+    assert len(model.image_mean) == 3 and len(model.image_std) == 3
+
+
+@pytest.mark.parametrize("train_text", [False, True])
+def test_only_the_intended_parameters_change(initial_checkpoint: Path, pairs, train_text: bool):
+    model = _model(initial_checkpoint, lr=1e-3, train_text=train_text)
+    before = {name: value.clone() for name, value in model.clip.state_dict().items()}
+    _train(model, _subset(pairs, 8), steps=1)
+    changed = {name for name, value in model.clip.state_dict().items() if not torch.equal(value, before[name])}
+    vision = {name for name in before if name.startswith("visual.")}
+    text = set(before) - vision - {"logit_scale"}
+    assert changed >= vision, f"vision parameters left unchanged: {sorted(vision - changed)}"
+    assert "logit_scale" not in changed
+    if train_text:
+        assert changed >= text
+    else:
+        assert not changed & text, f"frozen text tower changed: {sorted(changed & text)}"
+        assert all(param.grad is None for name, param in model.clip.named_parameters() if name in text)
+
+
+def test_logit_scale_trains_when_asked(initial_checkpoint: Path, pairs):
+    model = _model(initial_checkpoint, lr=1e-3, train_logit_scale=True)
+    before = model.clip.logit_scale.detach().clone()
+    _train(model, _subset(pairs, 8), steps=1)
+    assert not torch.equal(before, model.clip.logit_scale.detach())
+
+
+def test_loss_decreases_over_a_few_steps(initial_checkpoint: Path, pairs):
+    model = _model(initial_checkpoint, lr=1e-3)
+    batch = _subset(pairs, 16)
+    start = _clean_loss(model, batch)
+    _train(model, batch, steps=5)
+    assert _clean_loss(model, batch) < start - 0.05
+
+
+@pytest.mark.slow
+def test_retrieval_on_the_training_pairs_rises_above_chance(initial_checkpoint: Path, pairs):
+    model = _model(initial_checkpoint, lr=1e-3)
+
+    def recall() -> dict[str, float]:
+        model.eval()
+        with torch.no_grad():
+            images, texts = model(pairs["image"], pairs["text"])
+        model.train()
+        return retrieval_recall(images, texts, pairs["caption_id"], ks=(1, 5, 10))
+
+    chance = {k: k / 32 for k in (1, 5, 10)}
+    mean_chance = sum(chance.values()) / 3
+    before = recall()
+    _train(model, pairs, steps=10)
+    after = recall()
+    assert after["mean_recall"] > max(2 * mean_chance, before["mean_recall"] + 0.1), (before, after)
+    assert after["i2t_recall@10"] > chance[10] and after["t2i_recall@10"] > chance[10]
+
+
+def test_gathered_loss_equals_the_full_batch_loss(initial_checkpoint: Path, pairs):
+    """Two simulated ranks scoring their local rows against the gathered batch average to the one-device loss."""
+    model = _model(initial_checkpoint)
+    model.eval()
+    with torch.no_grad():
+        images, texts = model(pairs["image"][:8], pairs["text"][:8])
+        full = model._loss(images, texts, 1.0, torch.arange(8))
+        local_losses = []
+        for rank in range(2):
+            rows = slice(4 * rank, 4 * rank + 4)
+            model._gather = lambda features, sync_grads, rank=rank: (
+                images if features.data_ptr() == images[rows].data_ptr() else texts,
+                4 * rank,
+            )
+            local_losses.append(model._loss(images[rows], texts[rows], 1.0, torch.arange(4)))
+    assert torch.allclose(torch.stack(local_losses).mean(), full, atol=1e-6)
