@@ -18,7 +18,6 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "prepare": ("fusionmedclip_anomalib.data.prepare_cli", "convert raw dataset downloads to the prepared layout"),
     "pretrain": ("fusionmedclip_anomalib.models.rococlip.cli", "stage 1: ROCOCLIP contrastive fine-tuning"),
     "perf": ("fusionmedclip_anomalib.perf", "measure speed and memory against the bare backbone"),
-    "params": ("fusionmedclip_anomalib.models.fusionmedclip.parameter_report", "trainable vs total parameters"),
 }
 
 

@@ -48,10 +48,13 @@ def quiet_third_party_output() -> None:
     import warnings
 
     os.environ.setdefault("TQDM_DISABLE", "1")
-    for name in ("lightning", "lightning.pytorch", "lightning.fabric", "anomalib", "open_clip", "timm", "root"):
-        logging.getLogger(name if name != "root" else None).setLevel(logging.ERROR)
     for category in (FutureWarning, DeprecationWarning, UserWarning):
         warnings.filterwarnings("ignore", category=category)
+    # lightning sets its loggers to INFO when imported, so import it before lowering them
+    import lightning.pytorch  # noqa: F401
+
+    for name in ("lightning", "lightning.pytorch", "lightning.fabric", "anomalib", "open_clip", "timm", None):
+        logging.getLogger(name).setLevel(logging.ERROR)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -26,10 +26,12 @@ _LAZY = {
     "SupportSetError": "fusionmedclip_anomalib.data.manifest",
     "load_manifest": "fusionmedclip_anomalib.data.manifest",
     "render_phantom": "fusionmedclip_anomalib.data.phantom_render",
+    "ROCO": "fusionmedclip_anomalib.data.roco",
 }
 
 __all__ = [
     "BUSI",
+    "ROCO",
     "BrainMRI",
     "CheXpert",
     "DatasetLayoutError",

@@ -7,6 +7,11 @@ format; DICOM is recognised by its ``DICM`` magic or its suffix) and returns arr
 - images: ``float32`` RGB ``[H, W, 3]`` in ``[0, 1]`` (greyscale replicated), like anomalib's ``read_image``;
 - masks: ``bool`` ``[H, W]``; several mask files for one image are merged with a logical OR.
 
+Scaling: 8-bit data is divided by 255; deeper integer data (16-bit PNG, 32-bit TIFF) by the smallest full scale
+``2**b - 1`` (b in 8, 10, 12, 14, 16, 32) that holds the image's maximum, so 12-bit scans in 16-bit containers
+keep their contrast and nothing saturates; float data is min-max scaled unless already in [0, 1]; DICOM gets its
+modality LUT, then the window stored in the file, and MONOCHROME1 is inverted. Alpha is composited over black.
+
 Only numpy and Pillow are imported at module level (``pydicom`` and ``torch`` when needed), so the preparation
 command can use this module without paying for torch.
 
@@ -142,11 +147,13 @@ def _read_dicom(source: Path | io.BytesIO, name: str) -> np.ndarray:
 
 def _decode(source: Path | bytes, name: str) -> np.ndarray:
     if isinstance(source, bytes):
+        empty = not source
         dicom = (len(source) >= 132 and source[128:132] == b"DICM") or Path(name).suffix.lower() in DICOM_SUFFIXES
         stream: Path | io.BytesIO = io.BytesIO(source)
     else:
+        empty = source.stat().st_size == 0
         dicom, stream = is_dicom(source), source
-    if not isinstance(source, bytes) and source.stat().st_size == 0 or isinstance(source, bytes) and not source:
+    if empty:
         msg = f"cannot decode {name}: the file is empty"
         raise ImageReadError(msg)
     try:

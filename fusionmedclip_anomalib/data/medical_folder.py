@@ -89,7 +89,7 @@ class MedicalFolder(AnomalibDataModule):
         k_shot: int | None = 16,
         seed: int = 0,
         support_set: str | Path | None = None,
-        val_split_mode: ValSplitMode | str = ValSplitMode.SYNTHETIC,
+        val_split_mode: str = "synthetic",
         val_max_images: int = 32,
         lenient: bool = False,
         train_batch_size: int = 8,
@@ -100,7 +100,7 @@ class MedicalFolder(AnomalibDataModule):
         test_augmentations: Transform | None = None,
         augmentations: Transform | None = None,
     ) -> None:
-        mode = ValSplitMode(val_split_mode)
+        mode = ValSplitMode(str(getattr(val_split_mode, "value", val_split_mode)).lower())
         if mode not in _VAL_MODES:
             msg = (f"val_split_mode={mode.value!r} is not offered: validation must never use test images "
                    "(SPEC §6); use 'synthetic' or 'none'")
@@ -180,6 +180,9 @@ class MedicalFolder(AnomalibDataModule):
                 warnings.warn(note, stacklevel=3)
         # Unreadable pool images: an error naming the file, or (lenient) dropped before the draw.
         pool = [name for name in pool if self._usable(self.dataset_folder / name, deep=self.lenient)]
+        if not pool:
+            msg = f"{samples_file(self.root, self._name, 'train')} lists no usable normal training image"
+            raise DatasetLayoutError(msg)
         if given is not None:
             chosen = list(given["files"])
             missing = [name for name in chosen if name not in set(pool)]

@@ -26,7 +26,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from anomalib.data.utils import ValSplitMode
 from PIL import Image
 from torchvision.transforms.v2 import Transform
 
@@ -37,7 +36,7 @@ from .phantom_render import MODALITIES, render_phantom
 __all__ = ["GENERATOR_VERSION", "Phantom", "default_phantom_root", "generate_phantom"]
 
 # Bump whenever the renderer's output changes, so cached datasets are regenerated.
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2
 SETTINGS_FILE = "phantom.json"
 _SPLIT_CODES = {"train": 0, "test_normal": 1, "test_abnormal": 2}
 
@@ -141,7 +140,7 @@ class Phantom(MedicalFolder):
         image_size: int = 224,
         generation_seed: int = 0,
         support_set: str | Path | None = None,
-        val_split_mode: ValSplitMode | str = ValSplitMode.SYNTHETIC,
+        val_split_mode: str = "synthetic",
         val_max_images: int = 32,
         lenient: bool = False,
         train_batch_size: int = 8,

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from anomalib.data.utils import ValSplitMode
 from torchvision.transforms.v2 import Transform
 
 from .layout import samples_file
@@ -43,7 +42,7 @@ class _PaperDataset(MedicalFolder):
         k_shot: int | None = 16,
         seed: int = 0,
         support_set: str | Path | None = None,
-        val_split_mode: ValSplitMode | str = ValSplitMode.SYNTHETIC,
+        val_split_mode: str = "synthetic",
         val_max_images: int = 32,
         lenient: bool = False,
         train_batch_size: int = 8,

@@ -49,7 +49,7 @@ _EXAMPLES_SHOWN = 5
 
 
 class ROCODataError(ValueError):
-    """The image–caption data cannot be used as given (nothing usable, or invalid pairs with ``on_invalid="error"``)."""
+    """The image–caption pairs cannot be used: none usable, or invalid ones with ``on_invalid="error"``."""
 
 
 @dataclass(frozen=True)
@@ -57,7 +57,7 @@ class CaptionedImage:
     """One image–caption pair.
 
     Attributes:
-        pair_id: the ROCO id (``ROCO_00020``) or ``<file>:<line>`` for a pairs file.
+        pair_id: the ROCO id (``ROCO_00020``) or ``<file name>:<record number>`` (1-based) for a pairs file.
         image: path of the image file.
         caption: the caption text, stripped.
     """
@@ -140,8 +140,14 @@ def read_pairs_file(path: Path, split: str = "train") -> tuple[list[CaptionedIma
         with path.open(newline="", encoding="utf-8") as handle:
             rows = list(csv.DictReader(handle))
     elif path.suffix == ".jsonl":
-        lines = path.read_text(encoding="utf-8").splitlines()
-        rows = [json.loads(line) for line in lines if line.strip()]
+        rows = []
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+            if not line.strip():
+                continue
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError as error:
+                raise ROCODataError(f"line {number} of {path} is not JSON: {error}") from error
     else:
         raise ValueError(f"pairs file must be .csv or .jsonl, got {path}")
     image_key = _column(path, rows, _IMAGE_COLUMNS)
@@ -384,7 +390,7 @@ class ROCO(LightningDataModule):
 
     def _hold_out_validation(self) -> None:
         train = self.pairs("train")
-        count = int(round(len(train) * self.val_fraction))
+        count = round(len(train) * self.val_fraction)
         if count < 1 or count >= len(train):
             raise ROCODataError(
                 f"no validation split under {self.root} and val_fraction={self.val_fraction} of {len(train)} training "
@@ -413,8 +419,9 @@ class ROCO(LightningDataModule):
         # Contrastive batches must be full: a batch of one has no negatives, and DDP gathers equal shapes.
         drop_last = len(dataset) >= self.batch_size
         if not drop_last:
-            logger.warning("only %d training pairs for batch size %d: one short batch per epoch", len(dataset),
-                           self.batch_size)
+            logger.warning(
+                "only %d training pairs for batch size %d: one short batch per epoch", len(dataset), self.batch_size
+            )
         return self._loader(dataset, self.batch_size, shuffle=True, drop_last=drop_last)
 
     def val_dataloader(self) -> DataLoader:
@@ -436,7 +443,7 @@ class ROCO(LightningDataModule):
 
 
 def _find_listing(split_dir: Path, stem: str) -> Path | None:
-    """``<stem>.txt``, else the first ``<stem>*.txt`` (ROCO's revised files are named e.g. ``dlinks_tp_test_revised``)."""
+    """``<stem>.txt``, else the first ``<stem>*.txt`` (ROCO's revised lists, e.g. ``dlinks_tp_test_revised.txt``)."""
     exact = split_dir / f"{stem}.txt"
     if exact.is_file():
         return exact
@@ -464,5 +471,7 @@ def _column(path: Path, rows: list[dict], accepted: Sequence[str]) -> str:
     for name in accepted:
         if name in present:
             return name
-    raise ROCODataError(f"{path} has no {accepted[0]!r} column (accepted: {', '.join(accepted)}; found: "
-                        f"{', '.join(sorted(present)) or 'no rows'})")
+    raise ROCODataError(
+        f"{path} has no {accepted[0]!r} column (accepted: {', '.join(accepted)}; found: "
+        f"{', '.join(sorted(present)) or 'no rows'})"
+    )

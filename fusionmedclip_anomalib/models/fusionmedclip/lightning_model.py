@@ -189,8 +189,9 @@ class FusionMedCLIP(AnomalibModule):
     def configure_post_processor(cls) -> PostProcessor:
         return PostProcessor()
 
-    def configure_optimizers(self) -> torch.optim.Optimizer:
-        """AdamW with one learning rate per part (SPEC §2); parts that are switched off have no group."""
+    def configure_optimizers(self) -> torch.optim.Optimizer | None:
+        """AdamW with one learning rate per part (SPEC §2); parts that are switched off have no group. ``None``
+        when nothing trains (ablation row 1: manual prompts, GAP, no LoRA, no adapters)."""
         rates = {
             "prompt": self.hparams.lr_prompt,
             "alignment": self.hparams.lr_alignment,
@@ -203,7 +204,7 @@ class FusionMedCLIP(AnomalibModule):
             if params
         ]
         if not groups:
-            raise ValueError("This configuration has nothing to train (manual prompts, GAP, no LoRA/adapters).")
+            return None
         return torch.optim.AdamW(
             groups, weight_decay=self.hparams.weight_decay, betas=tuple(self.hparams.betas), eps=self.hparams.eps
         )
@@ -214,8 +215,10 @@ class FusionMedCLIP(AnomalibModule):
         self.synthesiser.reset()
         self.model.merge_lora(False)
 
-    def training_step(self, batch: Batch, *args, **kwargs) -> dict[str, torch.Tensor]:
+    def training_step(self, batch: Batch, *args, **kwargs) -> dict[str, torch.Tensor] | None:
         del args, kwargs
+        if not self.model.trainable_parameters():
+            return None  # zero-shot configuration: nothing to optimise
         images, masks = self.synthesiser(batch.image)
         anomaly_map = self.model.anomaly_map(images)
         loss = self.loss(anomaly_map, masks)

@@ -156,6 +156,10 @@ class FusionMedCLIPModel(nn.Module):
             groups["alignment"].append(self.log_temperature)
         return groups
 
+    def trainable_parameters(self) -> list[nn.Parameter]:
+        """Every parameter that training updates."""
+        return [p for params in self.parameter_groups().values() for p in params]
+
     def merge_lora(self, merged: bool = True) -> None:
         """Fold LoRA into the base weights so inference runs the plain backbone kernels (``merged=False`` undoes
         it before training)."""

@@ -3,8 +3,8 @@
 Module-level imports stay light so ``fusionmedclip --help`` is fast; torch and Lightning load inside :func:`main`.
 
 Example:
-    fusionmedclip pretrain --data.root /data/roco-dataset --model.backbone ViT-L-14-quickgelu --model.pretrained openai \\
-        --output results/rococlip --trainer.devices 4 --trainer.strategy ddp
+    fusionmedclip pretrain --data.root /data/roco-dataset --model.backbone ViT-L-14-quickgelu \\
+        --model.pretrained openai --output results/rococlip --trainer.devices 4 --trainer.strategy ddp
 """
 
 from __future__ import annotations

@@ -33,7 +33,7 @@ def add_residual_dropout(visual: nn.Module, p: float) -> list[RemovableHandle]:
         return []
     blocks = getattr(getattr(visual, "transformer", None), "resblocks", None)
     if blocks is None:
-        raise ValueError(f"{type(visual).__name__} has no transformer.resblocks: residual dropout needs an open_clip ViT")
+        raise ValueError(f"residual dropout needs an open_clip ViT; {type(visual).__name__} has no resblocks")
 
     hook = BranchDropout(p)
     return [getattr(block, branch).register_forward_hook(hook) for block in blocks for branch in ("ls_1", "ls_2")]

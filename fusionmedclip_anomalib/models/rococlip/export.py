@@ -15,6 +15,13 @@ logger = logging.getLogger(__name__)
 EXPORT_SUFFIXES = (".pt", ".safetensors")
 
 
+def uses_quick_gelu(clip: nn.Module) -> bool:
+    """Whether the model's MLPs use QuickGELU (OpenAI weights) rather than GELU."""
+    from open_clip.transformer import QuickGELU
+
+    return any(isinstance(module, QuickGELU) for module in clip.modules())
+
+
 def loading_backbone_name(clip: nn.Module, backbone: str) -> str:
     """The open_clip architecture name that rebuilds ``clip`` exactly, activation included.
 
@@ -23,10 +30,8 @@ def loading_backbone_name(clip: nn.Module, backbone: str) -> str:
     variant ``<name>-quickgelu``; that is the name to load such a checkpoint with.
     """
     import open_clip
-    from open_clip.transformer import QuickGELU
 
-    uses_quick_gelu = any(isinstance(module, QuickGELU) for module in clip.modules())
-    if not uses_quick_gelu or open_clip.get_model_config(backbone).get("quick_gelu", False):
+    if not uses_quick_gelu(clip) or open_clip.get_model_config(backbone).get("quick_gelu", False):
         return backbone
     variant = f"{backbone}-quickgelu"
     return variant if variant in open_clip.list_models() else backbone
@@ -45,7 +50,7 @@ def export_open_clip_checkpoint(
 
     Returns:
         The checkpoint path. Next to it, ``<stem>.json`` records ``backbone`` (the name to pass to ``load_clip``,
-        see :func:`loading_backbone_name`), ``trained_backbone`` and ``metadata``.
+        see :func:`loading_backbone_name`), ``trained_backbone``, ``quick_gelu`` and ``metadata``.
 
     Example:
         >>> from fusionmedclip_anomalib.clip import load_clip
@@ -57,8 +62,7 @@ def export_open_clip_checkpoint(
     if path.suffix not in EXPORT_SUFFIXES:
         raise ValueError(f"checkpoint name must end with one of {EXPORT_SUFFIXES}, got {path}")
     path.parent.mkdir(parents=True, exist_ok=True)
-    state = {name: tensor.detach().to("cpu", torch.float32 if tensor.is_floating_point() else tensor.dtype).contiguous()
-             for name, tensor in clip.state_dict().items()}
+    state = {name: _portable(tensor) for name, tensor in clip.state_dict().items()}
     if path.suffix == ".safetensors":
         from safetensors.torch import save_file
 
@@ -69,9 +73,23 @@ def export_open_clip_checkpoint(
     if load_name != backbone:
         logger.warning(
             "%s was trained with QuickGELU; load %s with backbone=%r (load_clip(%r, path)) to get the same features.",
-            backbone, path, load_name, load_name,
+            backbone,
+            path,
+            load_name,
+            load_name,
         )
-    sidecar = {"backbone": load_name, "trained_backbone": backbone, "format": "open_clip state dict",
-               "metadata": metadata or {}}
+    sidecar = {
+        "backbone": load_name,
+        "trained_backbone": backbone,
+        "quick_gelu": uses_quick_gelu(clip),
+        "format": "open_clip state dict",
+        "metadata": metadata or {},
+    }
     path.with_suffix(".json").write_text(json.dumps(sidecar, indent=2, default=str))
     return path
+
+
+def _portable(tensor: torch.Tensor) -> torch.Tensor:
+    """A contiguous CPU copy, floating point in float32 (whatever precision training ran in)."""
+    dtype = torch.float32 if tensor.is_floating_point() else tensor.dtype
+    return tensor.detach().to("cpu", dtype).contiguous()

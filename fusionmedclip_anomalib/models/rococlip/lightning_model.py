@@ -38,6 +38,10 @@ class ROCOCLIP(LightningModule):
     The text tower and the logit scale stay frozen by default; ``model.clip`` is a plain open_clip ``CLIP`` whose state
     dict is what :func:`~fusionmedclip_anomalib.models.rococlip.export.export_open_clip_checkpoint` writes.
 
+    OpenAI weights run with QuickGELU, which a state dict does not record: train and later load them under the name
+    ``ViT-L-14-quickgelu`` (``ViT-L-14`` + ``openai`` also trains correctly, and the exported ``rococlip.json`` then
+    names ``ViT-L-14-quickgelu`` as the backbone to load the checkpoint with).
+
     Args:
         backbone: open_clip architecture (``ViT-L-14``; ``fmc-tiny`` for tests).
         pretrained: starting weights: an open_clip tag, a checkpoint path, or ``None`` for random weights.
@@ -181,8 +185,9 @@ class ROCOCLIP(LightningModule):
         image_features, text_features = self(batch["image"], batch["text"])
         identity = torch.arange(image_features.shape[0], device=image_features.device)
         loss = self._loss(image_features, text_features, 1.0, identity)
-        self.log(f"{prefix}_loss", loss, prog_bar=True, on_epoch=True, batch_size=image_features.shape[0],
-                 sync_dist=True)
+        self.log(
+            f"{prefix}_loss", loss, prog_bar=True, on_epoch=True, batch_size=image_features.shape[0], sync_dist=True
+        )
         self._val_outputs.append(
             {"image": image_features, "text": text_features, "index": batch["index"], "caption": batch["caption_id"]}
         )
@@ -211,8 +216,9 @@ class ROCOCLIP(LightningModule):
             _, first = _first_occurrences(outputs["index"])
             outputs = {key: value[first] for key, value in outputs.items()}
         metrics = retrieval_recall(outputs["image"], outputs["text"], outputs["caption"], ks=self.hparams.retrieval_ks)
-        # Identical on every rank after the gather, so no further reduction.
-        self.log_dict({f"{prefix}_{name}": value for name, value in metrics.items()}, prog_bar=False)
+        metrics["retrieval_pairs"] = float(outputs["index"].shape[0])
+        # The values are the same on every rank after the gather; syncing them only keeps Lightning from warning.
+        self.log_dict({f"{prefix}_{name}": value for name, value in metrics.items()}, sync_dist=True)
 
     # --- optimisation ------------------------------------------------------------------------------------------------
 
@@ -233,15 +239,22 @@ class ROCOCLIP(LightningModule):
         if hp.train_text:
             groups += layerwise_param_groups(self._text_parameters(), hp.lr, hp.layer_decay, hp.weight_decay, "text")
         if hp.train_logit_scale:
-            groups.append({"params": [self.clip.logit_scale], "lr": hp.lr, "weight_decay": 0.0, "name": "logit_scale",
-                           "lr_scale": 1.0})
+            groups.append(
+                {
+                    "params": [self.clip.logit_scale],
+                    "lr": hp.lr,
+                    "weight_decay": 0.0,
+                    "name": "logit_scale",
+                    "lr_scale": 1.0,
+                }
+            )
         return groups
 
     def configure_optimizers(self) -> dict[str, Any]:
         hp = self.hparams
         optimizer = torch.optim.AdamW(self.parameter_groups(), lr=hp.lr, betas=tuple(hp.betas), eps=hp.eps)
         total_steps = int(self.trainer.estimated_stepping_batches)
-        warmup_steps = min(total_steps, int(round(hp.warmup_epochs * self._steps_per_epoch(total_steps))))
+        warmup_steps = min(total_steps, round(hp.warmup_epochs * self._steps_per_epoch(total_steps)))
         scheduler = warmup_cosine_scheduler(optimizer, warmup_steps, total_steps, hp.lr, hp.min_lr)
         logger.info("ROCOCLIP schedule: %d warmup steps, %d steps in all", warmup_steps, total_steps)
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step", "frequency": 1}}
@@ -253,8 +266,9 @@ class ROCOCLIP(LightningModule):
             return max(1.0, math.ceil(batches / trainer.accumulate_grad_batches))
         if trainer.max_epochs and trainer.max_epochs > 0:
             return max(1.0, total_steps / trainer.max_epochs)
-        raise ValueError("cannot convert warmup epochs to steps: the training loader has no length and max_epochs "
-                         "is not set")
+        raise ValueError(
+            "cannot convert warmup epochs to steps: the training loader has no length and max_epochs is not set"
+        )
 
     def configure_callbacks(self) -> list[Callback]:
         if not self.hparams.early_stopping:

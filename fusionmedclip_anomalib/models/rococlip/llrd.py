@@ -74,7 +74,7 @@ def layerwise_param_groups(
     Example:
         >>> from fusionmedclip_anomalib.clip import load_clip
         >>> clip = load_clip("fmc-tiny", pretrained=None)
-        >>> groups = layerwise_param_groups(clip.visual.named_parameters(), lr=3e-6, layer_decay=0.8, weight_decay=0.05, prefix="visual")
+        >>> groups = layerwise_param_groups(clip.visual.named_parameters(), lr=3e-6, layer_decay=0.8, weight_decay=0.05)
     """
     named = [(name, param) for name, param in named_parameters if param.requires_grad]
     num_blocks = count_blocks(name for name, _ in named)

@@ -10,14 +10,14 @@ from pathlib import Path
 from typing import Literal
 
 import torch
-from lightning.pytorch import seed_everything
+from lightning.pytorch import Trainer, seed_everything
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 
 from fusionmedclip_anomalib.clip import BackboneWeightsUnavailable
 from fusionmedclip_anomalib.data.roco import ROCO, ROCODataError
 from fusionmedclip_anomalib.models.rococlip.export import export_open_clip_checkpoint
-from fusionmedclip_anomalib.models.rococlip.lightning_model import VAL_LOSS, ROCOCLIP
+from fusionmedclip_anomalib.models.rococlip.lightning_model import ROCOCLIP, VAL_LOSS
 from fusionmedclip_anomalib.models.rococlip.precision import default_precision
 
 logger = logging.getLogger(__name__)
@@ -75,21 +75,26 @@ def _checkpoint_dir(output: str) -> str:
     return str(Path(output) / "checkpoints")
 
 
-def run_pretrain(argv: list[str]) -> int:
-    """Parse ``argv``, fit, export; returns the exit status (0 on success)."""
+def build_cli(argv: list[str]) -> PretrainCLI:
+    """Parse ``argv`` and build the seeded model, datamodule and trainer without running anything."""
     # argv comes from the `fusionmedclip` dispatcher, so sys.argv also holds arguments: that is intended here.
     warnings.filterwarnings("ignore", message="LightningCLI's args parameter is intended", category=UserWarning)
+    return PretrainCLI(
+        ROCOCLIP,
+        ROCO,
+        args=argv,
+        run=False,
+        seed_everything_default=0,
+        save_config_callback=None,
+        auto_configure_optimizers=False,
+        parser_kwargs={"prog": "fusionmedclip pretrain", "description": DESCRIPTION},
+    )
+
+
+def run_pretrain(argv: list[str]) -> int:
+    """Parse ``argv``, fit, export; returns the exit status (0 on success)."""
     try:
-        cli = PretrainCLI(
-            ROCOCLIP,
-            ROCO,
-            args=argv,
-            run=False,
-            seed_everything_default=0,
-            save_config_callback=None,
-            auto_configure_optimizers=False,
-            parser_kwargs={"prog": "fusionmedclip pretrain", "description": DESCRIPTION},
-        )
+        cli = build_cli(argv)
     except SystemExit as exit_:  # --help, --print_config and argument errors
         return int(exit_.code or 0)
     except (FileNotFoundError, BackboneWeightsUnavailable, ValueError) as error:
@@ -110,22 +115,28 @@ def run_pretrain(argv: list[str]) -> int:
     return 0
 
 
-def export(model: ROCOCLIP, trainer, path: Path, weights: Literal["best", "last"]) -> Path:
+def export(model: ROCOCLIP, trainer: Trainer, path: Path, weights: Literal["best", "last"]) -> Path:
     """Export ``model.clip`` with the best (lowest ``val_loss``) or last weights; returns the checkpoint path."""
     metadata = {
         "pretrained": model.hparams.pretrained,
         "epochs_trained": trainer.current_epoch,
         "global_step": trainer.global_step,
         "weights": "last",
-        "metrics": {name: float(value) for name, value in trainer.callback_metrics.items() if value.numel() == 1},
+        "last_epoch_metrics": {
+            name: float(value) for name, value in trainer.callback_metrics.items() if value.numel() == 1
+        },
     }
-    best = trainer.checkpoint_callback
-    best_path = getattr(best, "best_model_path", "") if isinstance(best, ModelCheckpoint) else ""
+    best = next((callback for callback in trainer.checkpoint_callbacks if callback.monitor == VAL_LOSS), None)
+    best_path = best.best_model_path if best is not None else ""
     if weights == "best" and best_path and Path(best_path).is_file():
         checkpoint = torch.load(best_path, map_location="cpu", weights_only=True)
         model.load_state_dict(checkpoint["state_dict"])
-        metadata.update(weights="best", checkpoint=best_path, best_val_loss=float(best.best_model_score),
-                        epoch=checkpoint.get("epoch"))
+        metadata.update(
+            weights="best",
+            checkpoint=best_path,
+            best_val_loss=float(best.best_model_score),
+            epoch=checkpoint.get("epoch"),
+        )
     elif weights == "best":
         logger.warning("no best checkpoint (was %s logged?): exporting the last weights", VAL_LOSS)
     written = export_open_clip_checkpoint(model.clip, path, backbone=model.backbone, metadata=metadata)

@@ -12,8 +12,8 @@ from medical_fakes import corrupt_file, make_prepared, mask_array, save, truncat
 
 from fusionmedclip_anomalib.data import BUSI, BrainMRI, MedicalFolder
 from fusionmedclip_anomalib.data.image_io import ImageReadError
-from fusionmedclip_anomalib.data.medical_folder import DatasetLayoutError
 from fusionmedclip_anomalib.data.manifest import SupportSetError
+from fusionmedclip_anomalib.data.medical_folder import DatasetLayoutError
 
 
 def _module(root: Path, **kwargs) -> MedicalFolder:
@@ -100,7 +100,7 @@ def test_synthetic_validation_never_uses_test_or_support_images(tmp_path: Path) 
     assert all(batch.gt_mask[i].any() == batch.gt_label[i] for i in range(len(batch.gt_label)))
     # the synthetic lesion changes the image inside its mask only
     items = {(item.image_path, bool(item.gt_label)): item for item in (dm.val_data[i] for i in range(len(dm.val_data)))}
-    path = sorted(val_paths)[0]
+    path = min(val_paths)
     normal, lesioned = items[(path, False)], items[(path, True)]
     change = (normal.image - lesioned.image).abs().sum(0)
     assert change.sum() > 0 and change[lesioned.gt_mask.bool()].sum() > 0.8 * change.sum()
@@ -132,8 +132,8 @@ def test_corrupt_and_truncated_images(tmp_path: Path) -> None:
     corrupt_file(folder / "images/train/normal/n05.jpg")
     with pytest.raises(ImageReadError, match="n05.jpg"):
         _module(tmp_path).setup()
+    dm = _module(tmp_path, lenient=True, k_shot=None, val_split_mode="none")
     with pytest.warns(UserWarning, match="n05.jpg"):
-        dm = _module(tmp_path, lenient=True, k_shot=None, val_split_mode="none")
         dm.setup()
     assert len(dm.train_data) == 5
 
@@ -145,8 +145,8 @@ def test_corrupt_and_truncated_images(tmp_path: Path) -> None:
     dm.setup()  # the header parses: found when decoded, and named
     with pytest.raises(ImageReadError, match="t00.png"):
         list(dm.test_dataloader())
+    lenient = _module(tmp_path, val_split_mode="none", lenient=True)
     with pytest.warns(UserWarning, match="t00.png"):
-        lenient = _module(tmp_path, val_split_mode="none", lenient=True)
         lenient.setup()
     assert len(lenient.test_data) == 5
 
@@ -180,6 +180,14 @@ def test_layout_errors_name_the_file(tmp_path: Path) -> None:
 
     with pytest.raises(FileNotFoundError, match="fusionmedclip prepare"):
         MedicalFolder(root=tmp_path, name="absent").setup()
+
+
+@pytest.mark.parametrize("split", ["train", "test"])
+def test_empty_sample_list_is_an_error_naming_it(tmp_path: Path, split: str) -> None:
+    folder = make_prepared(tmp_path)
+    (folder / "samples" / f"{split}.json").write_text("")
+    with pytest.raises(DatasetLayoutError, match=f"{split}.json"):
+        _module(tmp_path, k_shot=None).setup()
 
 
 def test_paper_datamodules_read_their_folder(tmp_path: Path) -> None:

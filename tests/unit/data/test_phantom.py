@@ -13,7 +13,7 @@ import torch
 from medical_fakes import tree_digest
 
 from fusionmedclip_anomalib.data import Phantom
-from fusionmedclip_anomalib.data.phantom import default_phantom_root, generate_phantom
+from fusionmedclip_anomalib.data.phantom import GENERATOR_VERSION, default_phantom_root, generate_phantom
 from fusionmedclip_anomalib.data.phantom_render import MODALITIES, render_phantom
 
 SMALL = {"n_train": 4, "n_test_normal": 2, "n_test_abnormal": 3, "image_size": 64}
@@ -26,7 +26,7 @@ def _auroc(negatives: list[float], positives: list[float]) -> float:
 
 @pytest.mark.parametrize("modality", MODALITIES)
 def test_same_settings_give_identical_bytes(tmp_path: Path, modality: str) -> None:
-    settings = {"generator_version": 1, "modality": modality, "generation_seed": 3, **SMALL}
+    settings = {"generator_version": GENERATOR_VERSION, "modality": modality, "generation_seed": 3, **SMALL}
     generate_phantom(tmp_path / "a", settings)
     generate_phantom(tmp_path / "b", settings)
     first, second = tree_digest(tmp_path / "a"), tree_digest(tmp_path / "b")
@@ -103,7 +103,7 @@ def test_normals_vary_in_pose_size_and_intensity() -> None:
 
 def test_default_size_generation_takes_seconds(tmp_path: Path) -> None:
     start = time.perf_counter()
-    generate_phantom(tmp_path / "x", {"generator_version": 1, "modality": "chest_xray", "n_train": 32,
+    generate_phantom(tmp_path / "x", {"generator_version": GENERATOR_VERSION, "modality": "chest_xray", "n_train": 32,
                                       "n_test_normal": 16, "n_test_abnormal": 16, "image_size": 224,
                                       "generation_seed": 0})
     assert time.perf_counter() - start < 15

@@ -139,7 +139,9 @@ def test_chexpert_selection_and_patient_disjoint_split(tmp_path: Path) -> None:
     assert counts["test/normal"] == 4 and counts["test/abnormal"] == 5
     train = read_samples(folder / "samples/train.json")
     test = read_samples(folder / "samples/test.json")
-    patients = lambda records: {r.extra["source"].split("/")[-3] for r in records}  # noqa: E731
+    def patients(records: list) -> set[str]:
+        return {r.extra["source"].split("/")[-3] for r in records}
+
     assert not patients(train) & patients(test)
     assert counts["train/normal"] == 2 * (11 - 4) - 1  # 11 normal patients (one in valid.csv, one study each)
     reasons = {reason for _, reason in report.skipped}

@@ -10,4 +10,4 @@ if _NAME not in sys.modules:
     sys.modules[_NAME] = importlib.util.module_from_spec(_spec)
     _spec.loader.exec_module(sys.modules[_NAME])
 
-from fusionmedclip_rococlip_test_data import initial_checkpoint, roco_root, roco_synthetic  # noqa: E402, F401
+from fusionmedclip_rococlip_test_data import initial_checkpoint, roco_root, roco_synthetic  # noqa: F401

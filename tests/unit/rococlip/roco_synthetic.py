@@ -1,4 +1,4 @@
-"""Tiny generated image–caption pairs in the ROCO layout, and the fixtures ROCOCLIP's unit and integration tests share.
+"""Tiny generated image–caption pairs in the ROCO layout; fixtures shared by ROCOCLIP's unit and integration tests.
 
 Loaded by file path from both test folders' conftest.py (no package, no sys.path changes); tests reach the helpers
 through the ``roco_synthetic`` fixture.
@@ -28,8 +28,9 @@ def caption_of(modality: str, size: str, brightness: str, shape: str, position: 
     return f"{modality} scan of the chest showing a {size} {brightness} {shape} lesion in the {position} lobe"
 
 
-def draw_case(modality: str, size: str, brightness: str, shape: str, position: str, rng: np.random.Generator,
-              side: int = 64) -> Image.Image:
+def draw_case(
+    modality: str, size: str, brightness: str, shape: str, position: str, rng: np.random.Generator, side: int = 64
+) -> Image.Image:
     """A grey image whose content follows its caption (flip-invariant, so horizontal flips keep it true)."""
     yy, xx = np.mgrid[0:side, 0:side] / side
     background = 0.35 + (0.15 * np.sin(12 * xx) * np.sin(12 * yy) if modality == "mri" else 0.1 * yy)
@@ -44,8 +45,9 @@ def draw_case(modality: str, size: str, brightness: str, shape: str, position: s
     return Image.fromarray((np.clip(image, 0, 1) * 255).astype(np.uint8), mode="L")
 
 
-def write_roco_split(root: Path, split: str, seed: int = 0, repeats: int = 1, subset: str = "radiology",
-                     image_names: str = "id") -> list[tuple[str, str]]:
+def write_roco_split(
+    root: Path, split: str, seed: int = 0, repeats: int = 1, subset: str = "radiology", image_names: str = "id"
+) -> list[tuple[str, str]]:
     """Write ``<root>/data/<split>/<subset>/{captions.txt, images/}`` with one pair per attribute combination.
 
     ``image_names="id"`` names images ``ROCO_xxxxx.png``; ``"fetch"`` writes a ``dlinks.txt`` and names them the way
@@ -63,8 +65,10 @@ def write_roco_split(root: Path, split: str, seed: int = 0, repeats: int = 1, su
             pmc = f"PMC{1000000 + seed * 1000 + number}"
             name = f"fig-{number}.jpg"
             image.save(folder / "images" / f"{pmc}_{name}", quality=95)
-            dlinks.append(f"{pair_id}\twget -r ftp://ftp.example.org/pub/pmc/oa_package/aa/bb/{pmc}.tar.gz "
-                          f"-P /path/to/Dir\t{name}")
+            dlinks.append(
+                f"{pair_id}\twget -r ftp://ftp.example.org/pub/pmc/oa_package/aa/bb/{pmc}.tar.gz "
+                f"-P /path/to/Dir\t{name}"
+            )
         else:
             image.save(folder / "images" / f"{pair_id}.png")
         rows.append((pair_id, caption_of(*combo)))

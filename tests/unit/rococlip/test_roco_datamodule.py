@@ -23,7 +23,8 @@ def test_reads_the_release_layout_with_ids_as_file_names(roco_synthetic, roco_ro
     train = datamodule.pairs("train")
     assert len(train) == 32 and len(datamodule.pairs("validation")) == 32
     assert train[0].pair_id == "ROCO_00000" and train[0].image.name == "ROCO_00000.png"
-    assert train[0].caption == roco_synthetic.caption_of("ct", "small", "bright", "round", "upper")  # leading space stripped
+    # The caption is stripped of the space that follows the tab in captions.txt.
+    assert train[0].caption == roco_synthetic.caption_of("ct", "small", "bright", "round", "upper")
     report = datamodule.reports["train"]
     assert (report.listed, report.used, report.missing_images, report.empty_captions) == (32, 32, [], [])
 
@@ -145,8 +146,13 @@ def test_duplicate_captions_share_a_caption_id(roco_synthetic, tmp_path: Path):
 def test_transforms_follow_spec(roco_root: Path):
     datamodule = _module(roco_root)
     train_names = [type(step).__name__ for step in datamodule.train_transform().transforms]
-    assert train_names[:5] == ["RandomRotation", "RandomResizedCrop", "RandomHorizontalFlip", "ColorJitter",
-                               "RandomGrayscale"]
+    assert train_names[:5] == [
+        "RandomRotation",
+        "RandomResizedCrop",
+        "RandomHorizontalFlip",
+        "ColorJitter",
+        "RandomGrayscale",
+    ]
     eval_names = [type(step).__name__ for step in datamodule.eval_transform().transforms]
     assert eval_names[:2] == ["Resize", "CenterCrop"] and eval_names[-1] == "Normalize"
     wide = Image.new("RGB", (300, 100), color=(128, 128, 128))
@@ -163,3 +169,9 @@ def test_read_rgb_handles_16_bit_palette_and_alpha(tmp_path: Path):
         assert image.mode == "RGB"
     values = np.asarray(read_rgb(tmp_path / "a.png"))
     assert values.min() == 0 and values.max() == 255
+
+
+def test_malformed_json_line_is_an_error_naming_the_line(tmp_path: Path):
+    (tmp_path / "train.jsonl").write_text('{"image": "a.png", "caption": "x"}\n{"image": \n')
+    with pytest.raises(ROCODataError, match="line 2 of .*train.jsonl"):
+        ROCO(tmp_path, backbone="fmc-tiny").pairs("train")

@@ -36,3 +36,14 @@ def test_round_trip_through_load_clip(clip, tmp_path: Path, name: str):
 def test_unknown_suffix_is_rejected(clip, tmp_path: Path):
     with pytest.raises(ValueError, match="must end with"):
         export_open_clip_checkpoint(clip, tmp_path / "rococlip.ckpt", backbone="fmc-tiny")
+
+
+def test_quick_gelu_checkpoints_name_the_quickgelu_variant(tmp_path: Path, monkeypatch):
+    import open_clip
+
+    quick = open_clip.create_model("fmc-tiny", pretrained=None, force_quick_gelu=True)
+    known = open_clip.list_models()
+    monkeypatch.setattr(open_clip, "list_models", lambda: [*known, "fmc-tiny-quickgelu"])
+    path = export_open_clip_checkpoint(quick, tmp_path / "rococlip.pt", backbone="fmc-tiny")
+    sidecar = json.loads(path.with_suffix(".json").read_text())
+    assert sidecar["backbone"] == "fmc-tiny-quickgelu" and sidecar["quick_gelu"] is True

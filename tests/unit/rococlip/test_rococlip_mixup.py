@@ -29,9 +29,7 @@ def test_mixed_images_are_the_stated_convex_combination():
 def test_text_targets_follow_the_image_mixing():
     lam, permutation = 0.7, torch.tensor([2, 0, 1, 3])
     to_text, to_image = mixup_targets(lam, permutation, num_candidates=4)
-    expected = torch.tensor(
-        [[0.7, 0.0, 0.3, 0.0], [0.3, 0.7, 0.0, 0.0], [0.0, 0.3, 0.7, 0.0], [0.0, 0.0, 0.0, 1.0]]
-    )
+    expected = torch.tensor([[0.7, 0.0, 0.3, 0.0], [0.3, 0.7, 0.0, 0.0], [0.0, 0.3, 0.7, 0.0], [0.0, 0.0, 0.0, 1.0]])
     assert torch.allclose(to_text, expected)
     # Caption j belongs to mixed image j (lam) and to the image that took j as its partner (1 - lam).
     assert torch.allclose(to_image, expected.t())
