@@ -175,6 +175,7 @@ class WinClip(AnomalibWinClip):
         evaluator: Evaluator | bool = True,
         visualizer: Visualizer | bool = True,
     ) -> None:
+        init_args = {name: value for name, value in locals().items() if name in _HPARAMS}
         torch_model = ConfigurableWinClipModel(
             backbone=backbone,
             pretrained=pretrained,
@@ -192,6 +193,8 @@ class WinClip(AnomalibWinClip):
             evaluator=evaluator,
             visualizer=visualizer,
         )
+        # Lightning collects init args only through zero-argument super() frames, which this __init__ skips
+        self.save_hyperparameters(init_args)
         self.model = torch_model
         self.backbone = backbone
         self.pretrained = pretrained
@@ -254,6 +257,18 @@ class WinClip(AnomalibWinClip):
         for transform in normalize:
             images = transform(images)
         return images
+
+
+_HPARAMS = (
+    "backbone",
+    "pretrained",
+    "class_name",
+    "k_shot",
+    "scales",
+    "few_shot_source",
+    "independent_windows",
+    "normalize_reference_images",
+)
 
 
 def _flatten_transforms(transform: nn.Module | None) -> list[nn.Module]:
