@@ -137,21 +137,22 @@ def test_loss_decreases_over_a_few_steps(initial_checkpoint: Path, pairs):
 @pytest.mark.slow
 def test_retrieval_on_the_training_pairs_rises_above_chance(initial_checkpoint: Path, pairs):
     model = _model(initial_checkpoint, lr=1e-3)
+    batch = {key: value[::2] for key, value in pairs.items()}  # 16 pairs, 16 different captions
+    ks = (1, 5)
 
     def recall() -> dict[str, float]:
         model.eval()
         with torch.no_grad():
-            images, texts = model(pairs["image"], pairs["text"])
+            images, texts = model(batch["image"], batch["text"])
         model.train()
-        return retrieval_recall(images, texts, pairs["caption_id"], ks=(1, 5, 10))
+        return retrieval_recall(images, texts, batch["caption_id"], ks=ks)
 
-    chance = {k: k / 32 for k in (1, 5, 10)}
-    mean_chance = sum(chance.values()) / 3
+    chance = sum(k / 16 for k in ks) / len(ks)
     before = recall()
-    _train(model, pairs, steps=10)
+    _train(model, batch, steps=8)
     after = recall()
-    assert after["mean_recall"] > max(2 * mean_chance, before["mean_recall"] + 0.1), (before, after)
-    assert after["i2t_recall@10"] > chance[10] and after["t2i_recall@10"] > chance[10]
+    assert after["mean_recall"] > max(2 * chance, before["mean_recall"] + 0.15), (before, after)
+    assert after["i2t_recall@1"] > 1 / 16 and after["t2i_recall@1"] > 1 / 16, after
 
 
 def test_gathered_loss_equals_the_full_batch_loss(initial_checkpoint: Path, pairs):
