@@ -1,6 +1,6 @@
 """Print trainable vs total parameters of FusionMedCLIP with the SPEC defaults (random weights, nothing is run).
 
-    python benchmarks/trainable_parameters.py [--backbone ViT-L-14] [--feature-layers 14 18 24]
+python benchmarks/trainable_parameters.py [--backbone ViT-L-14] [--feature-layers 14 18 24]
 """
 
 from __future__ import annotations

@@ -17,7 +17,7 @@ _LAZY = {
     "FusionMedCLIPModel": "fusionmedclip_anomalib.models.fusionmedclip.torch_model",
 }
 
-__all__ = ["__version__", *_LAZY]
+__all__ = ["FusionMedCLIP", "FusionMedCLIPModel", "__version__"]
 
 
 def __getattr__(name: str):

@@ -27,8 +27,11 @@ def _usage() -> str:
     for name, (module, text) in COMMANDS.items():
         if _available(module):
             lines.append(f"  {name:<{width}}  {text}")
-    lines += ["", "Run `fusionmedclip <command> --help` for a command's options.",
-              "Train/test/predict/export through anomalib: `anomalib train --model fusionmedclip_anomalib.FusionMedCLIP ...`"]
+    lines += [
+        "",
+        "Run `fusionmedclip <command> --help` for a command's options.",
+        "Train/test/predict/export through anomalib: `anomalib train --model fusionmedclip_anomalib.FusionMedCLIP ...`",
+    ]
     return "\n".join(lines)
 
 

@@ -76,7 +76,12 @@ def preprocess_stats(model: torch.nn.Module) -> tuple[tuple[float, ...], tuple[f
 
 def _looks_like_path(pretrained: str | os.PathLike) -> bool:
     text = str(pretrained)
-    return isinstance(pretrained, os.PathLike) or os.sep in text or text.endswith(CHECKPOINT_SUFFIXES) or Path(text).exists()
+    return (
+        isinstance(pretrained, os.PathLike)
+        or os.sep in text
+        or text.endswith(CHECKPOINT_SUFFIXES)
+        or Path(text).exists()
+    )
 
 
 def _from_checkpoint(backbone: str, path: Path) -> torch.nn.Module:
@@ -126,7 +131,7 @@ def _cached_weights(cfg: dict, cache_dir: str | None) -> Path | None:
         from huggingface_hub import try_to_load_from_cache
 
         model_id, filename = os.path.split(cfg["hf_hub"])
-        for name in ([filename] if filename else ["open_clip_model.safetensors", "open_clip_pytorch_model.bin"]):
+        for name in [filename] if filename else ["open_clip_model.safetensors", "open_clip_pytorch_model.bin"]:
             found = try_to_load_from_cache(model_id, name, cache_dir=cache_dir)
             if isinstance(found, str):
                 return Path(found)

@@ -7,9 +7,11 @@ from fusionmedclip_anomalib.cli import main
 
 
 def test_help_lists_commands_without_heavy_imports():
-    code = ("import sys; from fusionmedclip_anomalib.cli import main; main(['--help']); "
-            "heavy = [m for m in ('torch', 'anomalib.models', 'open_clip', 'lightning') if m in sys.modules]; "
-            "print('HEAVY', heavy)")
+    code = (
+        "import sys; from fusionmedclip_anomalib.cli import main; main(['--help']); "
+        "heavy = [m for m in ('torch', 'anomalib.models', 'open_clip', 'lightning') if m in sys.modules]; "
+        "print('HEAVY', heavy)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert "bench" in out and "HEAVY []" in out
 

@@ -22,13 +22,13 @@ from torchvision.transforms.v2 import Resize
 from fusionmedclip_anomalib.clip import load_clip, register_bundled_configs
 from fusionmedclip_anomalib.knowledge import load_knowledge
 from fusionmedclip_anomalib.models.fusionmedclip.loss import binary_dice_loss, binary_focal_loss
+from fusionmedclip_anomalib.models.fusionmedclip.prompts import PromptMode, TokenPosition
 from fusionmedclip_anomalib.models.fusionmedclip.synthesis_step import AnomalySynthesiser
 from fusionmedclip_anomalib.models.fusionmedclip.torch_model import (
     Alignment,
     BlockAdapterPlacement,
     FusionMedCLIPModel,
 )
-from fusionmedclip_anomalib.models.fusionmedclip.prompts import PromptMode, TokenPosition
 
 logger = logging.getLogger(__name__)
 
@@ -229,8 +229,9 @@ class FusionMedCLIP(AnomalibModule):
         """``w_img * focal + w_seg * dice``; the image label is 1 iff the binarised mask has a positive pixel."""
         target = (masks > 0.5).to(anomaly_map.dtype)
         if self.hparams.focal_on == "image":
-            focal = binary_focal_loss(anomaly_map.flatten(1).amax(dim=1), target.flatten(1).amax(dim=1),
-                                      self.hparams.focal_gamma)
+            focal = binary_focal_loss(
+                anomaly_map.flatten(1).amax(dim=1), target.flatten(1).amax(dim=1), self.hparams.focal_gamma
+            )
         else:
             focal = binary_focal_loss(anomaly_map, target, self.hparams.focal_gamma)
         dice = binary_dice_loss(anomaly_map, masks.to(anomaly_map.dtype))
@@ -247,17 +248,17 @@ class FusionMedCLIP(AnomalibModule):
     def on_predict_start(self) -> None:
         self.model.merge_lora()
 
-    def to_torch(self, *args, **kwargs):  # noqa: D102 - anomalib's export, LoRA merged first
+    def to_torch(self, *args, **kwargs):
         self.eval()
         self.model.merge_lora()
         return super().to_torch(*args, **kwargs)
 
-    def to_onnx(self, *args, **kwargs):  # noqa: D102
+    def to_onnx(self, *args, **kwargs):
         self.eval()
         self.model.merge_lora()
         return super().to_onnx(*args, **kwargs)
 
-    def to_openvino(self, *args, **kwargs):  # noqa: D102
+    def to_openvino(self, *args, **kwargs):
         self.eval()
         self.model.merge_lora()
         return super().to_openvino(*args, **kwargs)
@@ -266,8 +267,10 @@ class FusionMedCLIP(AnomalibModule):
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         """Drop the frozen backbone weights; keep LoRA, adapters, prompts, processors."""
         checkpoint["state_dict"] = trainable_state(checkpoint["state_dict"])
-        checkpoint["fusionmedclip_backbone"] = {"backbone": self.hparams.backbone,
-                                                "pretrained": self.hparams.pretrained}
+        checkpoint["fusionmedclip_backbone"] = {
+            "backbone": self.hparams.backbone,
+            "pretrained": self.hparams.pretrained,
+        }
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         """Complete a compact checkpoint with this instance's (freshly built, unmerged) backbone weights."""
@@ -290,5 +293,3 @@ def native_image_size(backbone: str) -> int:
         raise ValueError(f"Unknown open_clip architecture {backbone!r} (see open_clip.list_models()).")
     size = config["vision_cfg"]["image_size"]
     return int(size[0] if isinstance(size, (list, tuple)) else size)
-
-

@@ -14,7 +14,11 @@ from torch import nn
 
 from fusionmedclip_anomalib.clip import load_clip, patch_token_maps, preprocess_stats, run_vision_blocks
 from fusionmedclip_anomalib.knowledge import Knowledge, load_knowledge
-from fusionmedclip_anomalib.models.fusionmedclip.adapters import AlignmentAdapter, BlockAdapter, global_average_embedding
+from fusionmedclip_anomalib.models.fusionmedclip.adapters import (
+    AlignmentAdapter,
+    BlockAdapter,
+    global_average_embedding,
+)
 from fusionmedclip_anomalib.models.fusionmedclip.lora import inject_lora, set_lora_merged
 from fusionmedclip_anomalib.models.fusionmedclip.prompts import PromptMode, TokenPosition, build_prompts
 
@@ -95,7 +99,9 @@ class FusionMedCLIPModel(nn.Module):
         self.feature_layers = tuple(int(layer) for layer in feature_layers)
         blocks = clip.visual.transformer.resblocks
         if not self.feature_layers or min(self.feature_layers) < 1 or max(self.feature_layers) > len(blocks):
-            raise ValueError(f"feature_layers {self.feature_layers} out of range: {backbone} has blocks 1..{len(blocks)}")
+            raise ValueError(
+                f"feature_layers {self.feature_layers} out of range: {backbone} has blocks 1..{len(blocks)}"
+            )
         self.alignment = alignment
         self.block_adapter_placement = block_adapter_placement
 
@@ -112,8 +118,11 @@ class FusionMedCLIPModel(nn.Module):
         self.patch_size = _patch_size(clip.visual)
 
         width = clip.visual.transformer.width
-        embed_dim = clip.text_projection.shape[-1] if not isinstance(clip.text_projection, nn.Linear) else (
-            clip.text_projection.out_features)
+        embed_dim = (
+            clip.text_projection.shape[-1]
+            if not isinstance(clip.text_projection, nn.Linear)
+            else (clip.text_projection.out_features)
+        )
         self.block_adapters = nn.ModuleDict(
             {str(j): BlockAdapter(width, block_adapter_bottleneck, block_adapter_dropout) for j in self.feature_layers}
             if block_adapters
@@ -123,7 +132,14 @@ class FusionMedCLIPModel(nn.Module):
             {str(j): AlignmentAdapter(width, embed_dim) for j in self.feature_layers} if alignment == "conv1x1" else {}
         )
         self.prompts = build_prompts(
-            prompt, clip, backbone, knowledge or load_knowledge(), n_ctx, csc, class_token_position, knowledge_init,
+            prompt,
+            clip,
+            backbone,
+            knowledge or load_knowledge(),
+            n_ctx,
+            csc,
+            class_token_position,
+            knowledge_init,
             manual_template,
         )
         log_tau = torch.tensor(math.log(temperature))
@@ -212,8 +228,8 @@ class FusionMedCLIPModel(nn.Module):
         return InferenceBatch(pred_score=anomaly_map.flatten(1).amax(dim=1), anomaly_map=anomaly_map)
 
     def _adapt_block(self, layer: int, tokens: torch.Tensor) -> torch.Tensor:
-        adapter = self.block_adapters[str(layer)] if str(layer) in self.block_adapters else None
-        return tokens if adapter is None else adapter(tokens)
+        key = str(layer)
+        return self.block_adapters[key](tokens) if key in self.block_adapters else tokens
 
 
 def _patch_size(visual: nn.Module) -> int:

@@ -61,8 +61,9 @@ def test_checkpoint_is_compact_and_reloads_to_same_scores(blobs, tmp_path):
     reloaded = FusionMedCLIP.load_from_checkpoint(path, weights_only=True).eval()
     images = torch.rand(2, 3, 224, 224)
     with torch.no_grad():
-        torch.testing.assert_close(reloaded.model(images).anomaly_map, model.eval().model(images).anomaly_map, atol=1e-5,
-                                   rtol=0)
+        torch.testing.assert_close(
+            reloaded.model(images).anomaly_map, model.eval().model(images).anomaly_map, atol=1e-5, rtol=0
+        )
     engine = Engine(default_root_dir=tmp_path / "again", accelerator="cpu", enable_progress_bar=False, logger=False)
     from_checkpoint = engine.test(FusionMedCLIP(**TINY), datamodule=blob_folder_datamodule(blobs), ckpt_path=path)[0]
     assert from_checkpoint == pytest.approx(in_memory, abs=1e-4)

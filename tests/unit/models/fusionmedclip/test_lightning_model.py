@@ -66,8 +66,10 @@ def test_pre_processor_resizes_without_normalising():
 
 def test_same_seed_same_initial_weights():
     first, second, other = build(seed=3), build(seed=3), build(seed=4)
-    a, b, c = ({k: v for k, v in trainable_state(m.state_dict()).items() if k.startswith("model.")}
-               for m in (first, second, other))
+    a, b, c = (
+        {k: v for k, v in trainable_state(m.state_dict()).items() if k.startswith("model.")}
+        for m in (first, second, other)
+    )
     assert all(torch.equal(a[k], b[k]) for k in a)
     assert any(not torch.equal(a[k], c[k]) for k in a)
 

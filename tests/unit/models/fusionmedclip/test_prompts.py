@@ -1,7 +1,6 @@
 """Prompt construction: UMLS initialisation, token positions, manual prompts, custom knowledge files."""
 
 import json
-import warnings
 
 import open_clip
 import pytest
@@ -74,10 +73,12 @@ def test_manual_prompt_equals_average_of_encoded_phrases(tiny_clip, tokenizer):
 
 
 def test_user_knowledge_file(tiny_clip, tmp_path):
-    own = {"concepts": {
-        "normal": {"synonyms": ["sano"], "definitions": ["sin enfermedad"], "class_phrases": ["normal", "sano"]},
-        "abnormal": {"synonyms": ["patologico"], "definitions": ["con enfermedad"], "class_phrases": ["tumor"]},
-    }}
+    own = {
+        "concepts": {
+            "normal": {"synonyms": ["sano"], "definitions": ["sin enfermedad"], "class_phrases": ["normal", "sano"]},
+            "abnormal": {"synonyms": ["patologico"], "definitions": ["con enfermedad"], "class_phrases": ["tumor"]},
+        }
+    }
     path = tmp_path / "knowledge.json"
     path.write_text(json.dumps(own))
     knowledge = load_knowledge(path)
