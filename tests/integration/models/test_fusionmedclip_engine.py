@@ -67,3 +67,19 @@ def test_checkpoint_is_compact_and_reloads_to_same_scores(blobs, tmp_path):
     engine = Engine(default_root_dir=tmp_path / "again", accelerator="cpu", enable_progress_bar=False, logger=False)
     from_checkpoint = engine.test(FusionMedCLIP(**TINY), datamodule=blob_folder_datamodule(blobs), ckpt_path=path)[0]
     assert from_checkpoint == pytest.approx(in_memory, abs=1e-4)
+
+
+def test_engine_export_runs_merged_backbone(blobs, tmp_path):
+    from anomalib.deploy import ExportType
+
+    model, engine = fit(blobs, tmp_path, max_epochs=1)
+    images = torch.rand(1, 3, 224, 224)
+    with torch.no_grad():
+        expected = model.eval().model(images).anomaly_map
+    path = engine.export(model, ExportType.TORCH, export_root=tmp_path / "export")
+    exported = torch.load(path, weights_only=False)["model"].eval()
+    from fusionmedclip_anomalib.models.fusionmedclip.lora import lora_layers
+
+    assert all(layer.merged for layer in lora_layers(exported.model.clip.visual))
+    with torch.no_grad():
+        torch.testing.assert_close(exported.model(images).anomaly_map, expected, atol=1e-5, rtol=0)
