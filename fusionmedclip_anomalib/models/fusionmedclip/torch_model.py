@@ -24,6 +24,7 @@ from fusionmedclip_anomalib.models.fusionmedclip.prompts import PromptMode, Toke
 
 Alignment = Literal["conv1x1", "gap"]
 BlockAdapterPlacement = Literal["inline", "tap"]
+Precision = Literal["fp32", "bf16"]
 
 
 class FusionMedCLIPModel(nn.Module):
@@ -58,6 +59,8 @@ class FusionMedCLIPModel(nn.Module):
         lora_dropout: LoRA dropout.
         temperature: softmax temperature tau.
         learn_temperature: make tau a trainable parameter.
+        precision: ``fp32``, or ``bf16`` to run the forward pass (backbone, adapters, prompts) under bfloat16
+            autocast on the input's device (CUDA, or CPUs with native bf16); the anomaly map stays float32.
 
     Example:
         >>> model = FusionMedCLIPModel.from_backbone("fmc-tiny", None, feature_layers=(2, 4, 6))
@@ -88,6 +91,7 @@ class FusionMedCLIPModel(nn.Module):
         lora_dropout: float = 0.05,
         temperature: float = 0.07,
         learn_temperature: bool = False,
+        precision: Precision = "fp32",
     ) -> None:
         super().__init__()
         if alignment not in ("conv1x1", "gap"):
@@ -96,6 +100,9 @@ class FusionMedCLIPModel(nn.Module):
             raise ValueError(f"block_adapter_placement must be 'inline' or 'tap', got {block_adapter_placement!r}")
         if temperature <= 0:
             raise ValueError(f"temperature must be positive, got {temperature}")
+        if precision not in ("fp32", "bf16"):
+            raise ValueError(f"precision must be 'fp32' or 'bf16', got {precision!r}")
+        self.precision = precision
         self.feature_layers = tuple(int(layer) for layer in feature_layers)
         blocks = clip.visual.transformer.resblocks
         if not self.feature_layers or min(self.feature_layers) < 1 or max(self.feature_layers) > len(blocks):
@@ -108,7 +115,6 @@ class FusionMedCLIPModel(nn.Module):
         clip.requires_grad_(False)
         clip.visual.transformer.resblocks = blocks[: max(self.feature_layers)]
         self.clip = clip
-        self.lora = lora
         if lora:
             inject_lora(clip.visual, lora_rank, lora_alpha, lora_dropout)
 
@@ -117,12 +123,7 @@ class FusionMedCLIPModel(nn.Module):
         self.register_buffer("pixel_std", torch.tensor(std).view(1, 3, 1, 1), persistent=False)
         self.patch_size = _patch_size(clip.visual)
 
-        width = clip.visual.transformer.width
-        embed_dim = (
-            clip.text_projection.shape[-1]
-            if not isinstance(clip.text_projection, nn.Linear)
-            else (clip.text_projection.out_features)
-        )
+        width, embed_dim = clip.visual.transformer.width, clip.visual.output_dim  # C and the joint width D
         self.block_adapters = nn.ModuleDict(
             {str(j): BlockAdapter(width, block_adapter_bottleneck, block_adapter_dropout) for j in self.feature_layers}
             if block_adapters
@@ -191,7 +192,10 @@ class FusionMedCLIPModel(nn.Module):
         if torch.is_grad_enabled() and parameters:
             return self.prompts(self.clip)
         key = tuple(p._version for p in parameters)
-        if self._text_cache is None or key != self._text_cache_key:
+        # a cache filled under inference_mode (Lightning's validation/test) cannot enter autograd: refill it
+        cache = self._text_cache
+        stale = cache is not None and cache.is_inference() and not torch.is_inference_mode_enabled()
+        if self._text_cache is None or key != self._text_cache_key or stale:
             with torch.no_grad():
                 self._text_cache = self.prompts(self.clip)
             self._text_cache_key = key
@@ -203,25 +207,32 @@ class FusionMedCLIPModel(nn.Module):
         grid = (height // self.patch_size, width // self.patch_size)
         x = (images - self.pixel_mean) / self.pixel_std
         inline = self.block_adapter_placement == "inline" and len(self.block_adapters) > 0
-        tokens = run_vision_blocks(self.clip.visual, x, self.feature_layers, self._adapt_block if inline else None)
-        text = self.text_embeddings()
-        maps = []
-        for layer in self.feature_layers:
-            features = tokens[layer]
-            if not inline and str(layer) in self.block_adapters:
-                features = self.block_adapters[str(layer)](features)
-            if self.alignment == "conv1x1":
-                aligned = self.alignment_adapters[str(layer)](patch_token_maps(features, grid))
-            else:
-                aligned = global_average_embedding(features, self.clip.visual)
-            maps.append(self.anomaly_probability(aligned, text, (height, width)))
-        return torch.stack(maps).mean(dim=0)
+        with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=self.precision == "bf16"):
+            tokens = run_vision_blocks(self.clip.visual, x, self.feature_layers, self._adapt_block if inline else None)
+            text = self.text_embeddings()
+            maps = []
+            for layer in self.feature_layers:
+                features = tokens[layer]
+                if not inline and str(layer) in self.block_adapters:
+                    features = self.block_adapters[str(layer)](features)
+                if self.alignment == "conv1x1":
+                    aligned = self.alignment_adapters[str(layer)](patch_token_maps(features, grid))
+                else:
+                    aligned = global_average_embedding(features, self.clip.visual)
+                maps.append(self.anomaly_probability(aligned, text))
+        # bilinear upsampling is linear, so averaging the patch-grid maps first and upsampling once is the same map
+        return _upsample(torch.stack(maps).mean(dim=0), (height, width))
 
-    def anomaly_probability(self, aligned: torch.Tensor, text: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-        """Softmax over {normal, abnormal} of cosine similarity / tau, abnormal channel, upsampled to ``size``."""
-        logits = torch.einsum("bdhw,cd->bchw", aligned, text.to(aligned.dtype)) / self.temperature
-        probability = logits.softmax(dim=1)[:, 1:2]
-        return F.interpolate(probability, size=size, mode="bilinear", align_corners=False)[:, 0]
+    def anomaly_probability(
+        self, aligned: torch.Tensor, text: torch.Tensor, size: tuple[int, int] | None = None
+    ) -> torch.Tensor:
+        """Softmax over {normal, abnormal} of cosine similarity / tau, abnormal channel ``(B, h, w)``; upsampled
+        (bilinear) to ``size`` when given."""
+        # float32 even under bf16 autocast: the 1/tau scaling would amplify bf16 rounding of the similarities
+        with torch.autocast(aligned.device.type, enabled=False):
+            logits = torch.einsum("bdhw,cd->bchw", aligned.float(), text.float()) / self.temperature
+        probability = logits.softmax(dim=1)[:, 1]
+        return probability if size is None else _upsample(probability, size)
 
     def forward(self, images: torch.Tensor) -> InferenceBatch:
         anomaly_map = self.anomaly_map(images)
@@ -230,6 +241,11 @@ class FusionMedCLIPModel(nn.Module):
     def _adapt_block(self, layer: int, tokens: torch.Tensor) -> torch.Tensor:
         key = str(layer)
         return self.block_adapters[key](tokens) if key in self.block_adapters else tokens
+
+
+def _upsample(maps: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """Bilinear resize of ``(B, h, w)`` maps to ``(B, *size)``."""
+    return F.interpolate(maps.unsqueeze(1), size=size, mode="bilinear", align_corners=False)[:, 0]
 
 
 def _patch_size(visual: nn.Module) -> int:
