@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import socket
@@ -90,13 +91,25 @@ def _from_checkpoint(backbone: str, path: Path) -> torch.nn.Module:
             f"Backbone checkpoint {path} does not exist. Pass the path of an open_clip state dict "
             f"({', '.join(CHECKPOINT_SUFFIXES)}) or an open_clip pretrained tag of {backbone}."
         )
-    model = open_clip.create_model(backbone, pretrained=None)
+    model = open_clip.create_model(backbone, pretrained=None, force_quick_gelu=_sidecar_says_quick_gelu(path))
     try:
         open_clip.load_checkpoint(model, str(path))
     except (RuntimeError, KeyError, AssertionError, ValueError) as error:
         raise ValueError(f"Checkpoint {path} does not fit architecture {backbone}: {error}") from error
     logger.info("Loaded %s weights from %s", backbone, path)
     return model.eval()
+
+
+def _sidecar_says_quick_gelu(path: Path) -> bool:
+    """A state dict does not record its MLP activation; a ROCOCLIP export's ``<stem>.json`` sidecar does (OpenAI
+    weights use QuickGELU). Without a sidecar, the architecture name decides (e.g. ``ViT-L-14-quickgelu``)."""
+    sidecar = path.with_suffix(".json")
+    if not sidecar.is_file():
+        return False
+    try:
+        return bool(json.loads(sidecar.read_text(encoding="utf-8")).get("quick_gelu", False))
+    except (json.JSONDecodeError, AttributeError):
+        return False
 
 
 def _from_tag(backbone: str, tag: str, cache_dir: str | None) -> torch.nn.Module:

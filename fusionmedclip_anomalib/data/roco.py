@@ -33,9 +33,10 @@ from typing import Literal
 import numpy as np
 import torch
 from lightning.pytorch import LightningDataModule
-from PIL import Image, ImageOps
 from torch.utils.data import DataLoader, Dataset
 from torchvision.transforms import InterpolationMode, v2
+
+from fusionmedclip_anomalib.data.image_io import read_image
 
 logger = logging.getLogger(__name__)
 
@@ -168,25 +169,11 @@ def read_pairs_file(path: Path, split: str = "train") -> tuple[list[CaptionedIma
     return pairs, report
 
 
-def read_rgb(path: Path) -> Image.Image:
-    """Decode any image file to 8-bit RGB: EXIF rotation applied, palette / alpha / grey / 16-bit converted."""
-    try:
-        with Image.open(path) as image:
-            image = ImageOps.exif_transpose(image)
-            if image.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
-                values = np.asarray(image, dtype=np.float32)
-                low, high = float(values.min()), float(values.max())
-                values = (values - low) / (high - low or 1.0) * 255.0
-                image = Image.fromarray(values.astype(np.uint8))
-            return image.convert("RGB")
-    except OSError as error:
-        raise OSError(f"cannot decode image {path}: {error}") from error
-
-
 class CaptionedImageDataset(Dataset):
     """Image–caption pairs as ``{"image", "text", "index", "caption_id"}`` samples.
 
-    ``text`` is the caption's token ids (``(context_length,)`` long), ``index`` the pair's position in the split and
+    Images are decoded by :func:`~fusionmedclip_anomalib.data.image_io.read_image` (any container, 16-bit, alpha,
+    EXIF rotation) to RGB float ``[3, H, W]`` in ``[0, 1]`` before ``transform``. ``text`` is the caption's token ids (``(context_length,)`` long), ``index`` the pair's position in the split and
     ``caption_id`` the same integer for identical caption texts (retrieval counts those as interchangeable).
 
     Example:
@@ -197,7 +184,7 @@ class CaptionedImageDataset(Dataset):
     def __init__(
         self,
         pairs: Sequence[CaptionedImage],
-        transform: Callable[[Image.Image], torch.Tensor],
+        transform: Callable[[torch.Tensor], torch.Tensor],
         tokenizer: Callable[[list[str]], torch.Tensor],
     ) -> None:
         self.pairs = list(pairs)
@@ -212,7 +199,7 @@ class CaptionedImageDataset(Dataset):
     def __getitem__(self, index: int) -> dict[str, torch.Tensor | int]:
         pair = self.pairs[index]
         return {
-            "image": self.transform(read_rgb(pair.image)),
+            "image": self.transform(read_image(pair.image, as_tensor=True)),
             "text": self.tokenizer([pair.caption])[0],
             "index": index,
             "caption_id": self.caption_ids[index],
@@ -304,7 +291,7 @@ class ROCO(LightningDataModule):
 
     def train_transform(self) -> v2.Compose:
         """Rotation, RandomResizedCrop, flip, colour jitter, greyscale, then tensor + normalisation."""
-        steps: list[Callable] = []
+        steps: list[Callable] = [_to_uint8()]
         if self.rotation_degrees:
             steps.append(v2.RandomRotation(self.rotation_degrees, interpolation=InterpolationMode.BILINEAR))
         steps.append(
@@ -324,6 +311,7 @@ class ROCO(LightningDataModule):
         """Shorter side to ``image_size``, centre crop, then tensor + normalisation."""
         return v2.Compose(
             [
+                _to_uint8(),
                 v2.Resize(self.image_size, interpolation=InterpolationMode.BICUBIC, antialias=True),
                 v2.CenterCrop(self.image_size),
                 *self._to_normalised_tensor(),
@@ -440,6 +428,11 @@ class ROCO(LightningDataModule):
             persistent_workers=self.num_workers > 0,
             pin_memory=torch.cuda.is_available(),
         )
+
+
+def _to_uint8() -> v2.ToDtype:
+    """8-bit like CLIP's own PIL preprocessing: bicubic resizing then clamps instead of overshooting [0, 1]."""
+    return v2.ToDtype(torch.uint8, scale=True)
 
 
 def _find_listing(split_dir: Path, stem: str) -> Path | None:

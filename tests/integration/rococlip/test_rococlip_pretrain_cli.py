@@ -64,6 +64,18 @@ def test_pretrain_writes_a_checkpoint_that_load_clip_reads_and_that_changes_feat
         assert not torch.allclose(tuned.encode_image(images), original.encode_image(images), atol=1e-4)
         assert torch.equal(tuned.encode_text(texts), original.encode_text(texts))  # text tower frozen
 
+    # Stage 2 takes it as its backbone: same seeded adapters, different anomaly maps than on the original weights.
+    from fusionmedclip_anomalib import FusionMedCLIP
+
+    def anomaly_map(pretrained: Path) -> torch.Tensor:
+        torch.manual_seed(0)
+        model = FusionMedCLIP(backbone="fmc-tiny", pretrained=str(pretrained), feature_layers=(2, 4, 6))
+        model.model.eval()
+        with torch.no_grad():
+            return model.model(images[:1].clamp(0, 1)).anomaly_map
+
+    assert not torch.allclose(anomaly_map(checkpoint), anomaly_map(initial_checkpoint), atol=1e-5)
+
     sidecar = json.loads((output / "rococlip.json").read_text())
     assert sidecar["backbone"] == "fmc-tiny"
     assert sidecar["metadata"]["weights"] == "best" and sidecar["metadata"]["best_val_loss"] > 0

@@ -82,3 +82,19 @@ def test_checkpoint_of_another_architecture_is_rejected(tiny, tmp_path):
     torch.save(open_clip.create_model("fmc-small").state_dict(), path)
     with pytest.raises(ValueError, match="does not fit architecture fmc-tiny"):
         load_clip("fmc-tiny", str(path))
+
+
+def test_sidecar_restores_quick_gelu_of_openai_derived_checkpoints(tmp_path):
+    from open_clip.transformer import QuickGELU
+
+    quick = open_clip.create_model("fmc-tiny", force_quick_gelu=True)
+    path = tmp_path / "rococlip.pt"
+    torch.save(quick.state_dict(), path)
+    plain = load_clip("fmc-tiny", str(path))
+    assert not any(isinstance(m, QuickGELU) for m in plain.modules())
+    path.with_suffix(".json").write_text('{"backbone": "fmc-tiny", "quick_gelu": true}')
+    restored = load_clip("fmc-tiny", str(path))
+    assert any(isinstance(m, QuickGELU) for m in restored.modules())
+    images = torch.rand(1, 3, 224, 224)
+    with torch.no_grad():
+        torch.testing.assert_close(restored.encode_image(images), quick.eval().encode_image(images))

@@ -47,3 +47,26 @@ def test_quick_gelu_checkpoints_name_the_quickgelu_variant(tmp_path: Path, monke
     path = export_open_clip_checkpoint(quick, tmp_path / "rococlip.pt", backbone="fmc-tiny")
     sidecar = json.loads(path.with_suffix(".json").read_text())
     assert sidecar["backbone"] == "fmc-tiny-quickgelu" and sidecar["quick_gelu"] is True
+
+
+def fusionmedclip_map(pretrained: Path, images: torch.Tensor) -> torch.Tensor:
+    """Anomaly map of a stage-2 FusionMedCLIP built on ``pretrained`` (adapters seeded, so only the backbone varies)."""
+    from fusionmedclip_anomalib import FusionMedCLIP
+
+    torch.manual_seed(0)
+    model = FusionMedCLIP(backbone="fmc-tiny", pretrained=str(pretrained), feature_layers=(2, 4, 6))
+    model.model.eval()
+    with torch.no_grad():
+        return model.model(images).anomaly_map
+
+
+def test_exported_checkpoint_feeds_fusionmedclip(initial_checkpoint: Path, tmp_path: Path):
+    clip = load_clip("fmc-tiny", initial_checkpoint)
+    with torch.no_grad():  # a stand-in for fine-tuning: move the vision tower's weights
+        for param in clip.visual.parameters():
+            param.add_(0.05 * torch.randn_like(param))
+    path = export_open_clip_checkpoint(clip, tmp_path / "rococlip.pt", backbone="fmc-tiny")
+    images = torch.rand(1, 3, 224, 224, generator=torch.Generator().manual_seed(0))
+    original = fusionmedclip_map(initial_checkpoint, images)
+    assert torch.equal(original, fusionmedclip_map(initial_checkpoint, images))
+    assert not torch.allclose(fusionmedclip_map(path, images), original, atol=1e-5)
