@@ -16,7 +16,6 @@ import pandas as pd
 from fusionmedclip_anomalib.benchmark.config import ALL_METRICS
 
 
-
 @dataclass(frozen=True)
 class Regression:
     """One cell that is worse than the reference.
@@ -50,8 +49,10 @@ class Regression:
         if self.current is None:
             return f"{self.cell}: missing (reference {self.reference:.4f})"
         drop = self.reference - self.current
-        return (f"{self.cell}: {self.current:.4f} < reference {self.reference:.4f} "
-                f"(drop {drop:.4f} > tolerance {self.tolerance:.4f})")
+        return (
+            f"{self.cell}: {self.current:.4f} < reference {self.reference:.4f} "
+            f"(drop {drop:.4f} > tolerance {self.tolerance:.4f})"
+        )
 
 
 def compare(current: pd.DataFrame, reference: pd.DataFrame, tolerance: float) -> list[Regression]:
@@ -78,9 +79,18 @@ def compare(current: pd.DataFrame, reference: pd.DataFrame, tolerance: float) ->
                 continue
             value = None if match is None or column not in match or pd.isna(match[column]) else float(match[column])
             if value is None or float(expected) - value > tolerance + 1e-12:
-                found.append(Regression(str(row["model"]), str(row["weights"]), str(row["dataset"]),
-                                        int(row["k_shot"]), column.removesuffix("_mean"), float(expected), value,
-                                        tolerance))
+                found.append(
+                    Regression(
+                        str(row["model"]),
+                        str(row["weights"]),
+                        str(row["dataset"]),
+                        int(row["k_shot"]),
+                        column.removesuffix("_mean"),
+                        float(expected),
+                        value,
+                        tolerance,
+                    )
+                )
     return found
 
 

@@ -28,15 +28,29 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="benchmark YAML, or a packaged config name: demo, ci, paper, ablation (default: demo)",
     )
-    parser.add_argument("-o", "--output", help="results folder (default: the config's 'output', else results/bench/NAME)")
-    parser.add_argument("--runner", choices=("local", "ray"), default="local",
-                        help="local: serial in this process (default); ray: one Ray task per run")
-    parser.add_argument("--ray-address", default=None,
-                        help="Ray cluster to join (default: RAY_ADDRESS or a new local instance)")
-    parser.add_argument("--check", metavar="REFERENCE.csv",
-                        help="after the grid, compare the leaderboard with this reference leaderboard.csv")
-    parser.add_argument("--tolerance", type=float, default=0.02,
-                        help="allowed drop of a mean for --check, absolute in metric units (0.02 = 2 points)")
+    parser.add_argument(
+        "-o", "--output", help="results folder (default: the config's 'output', else results/bench/NAME)"
+    )
+    parser.add_argument(
+        "--runner",
+        choices=("local", "ray"),
+        default="local",
+        help="local: serial in this process (default); ray: one Ray task per run",
+    )
+    parser.add_argument(
+        "--ray-address", default=None, help="Ray cluster to join (default: RAY_ADDRESS or a new local instance)"
+    )
+    parser.add_argument(
+        "--check",
+        metavar="REFERENCE.csv",
+        help="after the grid, compare the leaderboard with this reference leaderboard.csv",
+    )
+    parser.add_argument(
+        "--tolerance",
+        type=float,
+        default=0.02,
+        help="allowed drop of a mean for --check, absolute in metric units (0.02 = 2 points)",
+    )
     parser.add_argument("--list", action="store_true", help="print the grid's runs and their status; run nothing")
     return parser
 
@@ -50,10 +64,17 @@ def quiet_third_party_output() -> None:
     os.environ.setdefault("TQDM_DISABLE", "1")
     for category in (FutureWarning, DeprecationWarning, UserWarning):
         warnings.filterwarnings("ignore", category=category)
-    # lightning sets its loggers to INFO when imported, so import it before lowering them
+    # lightning sets its loggers to INFO when imported (also under the standalone name lightning_fabric, which it
+    # imports lazily), so import them before lowering them
     import lightning.pytorch  # noqa: F401
 
-    for name in ("lightning", "lightning.pytorch", "lightning.fabric", "anomalib", "open_clip", "timm", None):
+    try:
+        import lightning_fabric  # noqa: F401
+    except ImportError:
+        pass
+
+    names = ("lightning", "lightning.pytorch", "lightning.fabric", "lightning_fabric", "anomalib", "open_clip", "timm")
+    for name in (*names, None):
         logging.getLogger(name).setLevel(logging.ERROR)
 
 
@@ -84,9 +105,15 @@ def main(argv: list[str] | None = None) -> int:
     if args.list:
         for spec in specs:
             record = store.load(spec.run_id)
-            status = "finished" if store.is_finished(spec) else (
-                "stale" if record and record.get("spec_hash") != spec.spec_hash else
-                (record or {}).get("status", "to run"))
+            status = (
+                "finished"
+                if store.is_finished(spec)
+                else (
+                    "stale"
+                    if record and record.get("spec_hash") != spec.spec_hash
+                    else (record or {}).get("status", "to run")
+                )
+            )
             print(f"{spec.run_id}\t{status}")
         return EXIT_OK
 
@@ -97,8 +124,10 @@ def main(argv: list[str] | None = None) -> int:
         try:
             import ray  # noqa: F401
         except ImportError:
-            print("fusionmedclip bench: --runner ray needs Ray: pip install 'fusionmedclip-anomalib[ray]'",
-                  file=sys.stderr)
+            print(
+                "fusionmedclip bench: --runner ray needs Ray: pip install 'fusionmedclip-anomalib[ray]'",
+                file=sys.stderr,
+            )
             return EXIT_USAGE
         runner = RayRunner(address=args.ray_address)
     else:

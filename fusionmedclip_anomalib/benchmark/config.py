@@ -44,7 +44,18 @@ IMAGE_METRICS = ("image_AUROC", "image_AP", "image_F1max")
 PIXEL_METRICS = ("pixel_AUROC", "pixel_AP", "pixel_F1max", "pixel_AUPRO")
 ALL_METRICS = IMAGE_METRICS + PIXEL_METRICS
 
-_TOP_KEYS = {"name", "description", "output", "k_shots", "seeds", "weights", "evaluation", "trainer", "models", "datasets"}
+_TOP_KEYS = {
+    "name",
+    "description",
+    "output",
+    "k_shots",
+    "seeds",
+    "weights",
+    "evaluation",
+    "trainer",
+    "models",
+    "datasets",
+}
 _COMPONENT_KEYS = {"name", "class_path", "init_args", "trainer", "weights"}
 _EVALUATION_KEYS = {"image_size", "metrics", "gallery_size", "aupro_fpr_limit"}
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
@@ -270,7 +281,7 @@ def load_config(config: str | Path | None = None) -> BenchmarkConfig:
     return parse_config(data, source=str(path))
 
 
-def parse_config(data: Any, source: str | None = None) -> BenchmarkConfig:  # noqa: ANN401
+def parse_config(data: Any, source: str | None = None) -> BenchmarkConfig:
     """Validate plain data (as read from YAML) into a :class:`BenchmarkConfig`.
 
     Args:
@@ -318,7 +329,7 @@ def parse_config(data: Any, source: str | None = None) -> BenchmarkConfig:  # no
     )
 
 
-def _components(items: Any, key: str, where: str) -> tuple[ComponentSpec, ...]:  # noqa: ANN401
+def _components(items: Any, key: str, where: str) -> tuple[ComponentSpec, ...]:
     if not isinstance(items, list) or not items:
         raise ConfigError(f"{where}: '{key}' must be a non-empty list of {{name, class_path, init_args}}.")
     specs = []
@@ -343,7 +354,7 @@ def _components(items: Any, key: str, where: str) -> tuple[ComponentSpec, ...]: 
     return tuple(specs)
 
 
-def _evaluation(data: Any, where: str) -> EvaluationSpec:  # noqa: ANN401
+def _evaluation(data: Any, where: str) -> EvaluationSpec:
     if not isinstance(data, dict):
         raise ConfigError(f"{where}: evaluation must be a mapping.")
     _reject_unknown(data, _EVALUATION_KEYS, f"{where}: evaluation")
@@ -363,7 +374,7 @@ def _evaluation(data: Any, where: str) -> EvaluationSpec:  # noqa: ANN401
     )
 
 
-def _as_tuple(value: Any, key: str, where: str, kind: type) -> tuple:  # noqa: ANN401
+def _as_tuple(value: Any, key: str, where: str, kind: type) -> tuple:
     values = value if isinstance(value, list) else [value]
     if not values:
         raise ConfigError(f"{where}: '{key}' must not be empty.")

@@ -36,4 +36,6 @@ def device_description() -> str:
     """The accelerator runs use: the CUDA device name, or the CPU with its thread count."""
     if torch.cuda.is_available():
         return f"cuda: {torch.cuda.get_device_name(torch.cuda.current_device())}"
-    return f"cpu: {platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, {os.cpu_count()} cores"
+    return (
+        f"cpu: {platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, {os.cpu_count()} cores"
+    )

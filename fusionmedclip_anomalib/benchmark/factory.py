@@ -64,7 +64,7 @@ def build_datamodule(spec: RunSpec) -> tuple[Any, bool]:
     return cls(**args), "k_shot" in parameters
 
 
-def build_model(spec: RunSpec) -> Any:  # noqa: ANN401
+def build_model(spec: RunSpec) -> Any:
     """Instantiate the run's model with raw outputs.
 
     Args:
@@ -97,7 +97,7 @@ def build_model(spec: RunSpec) -> Any:  # noqa: ANN401
 def _grid_owned(
     component: ComponentSpec,
     grid_values: dict[str, Any],
-    parameters: Any,  # noqa: ANN401
+    parameters: Any,
     args: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """init_args plus the grid's values for the parameters the class takes; the grid owns those keys."""

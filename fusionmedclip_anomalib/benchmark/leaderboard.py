@@ -58,23 +58,35 @@ def records_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
         timings = record.get("timings") or {}
         memory = record.get("memory") or {}
         metrics = record.get("metrics") or {}
-        rows.append({
-            "run_id": record["run_id"],
-            "status": record.get("status"),
-            "dataset": record["dataset"],
-            "k_shot": int(record["k_shot"]),
-            "model": record["model"],
-            "weights": record.get("weights", "pretrained"),
-            "seed": int(record["seed"]),
-            **{name: _number(metrics.get(name)) for name in ALL_METRICS},
-            "fit_s": _number(timings.get("fit_s")),
-            "test_s": _number(timings.get("test_s")),
-            "test_images_per_s": _number(timings.get("test_images_per_s")),
-            "peak_rss_mb": _number(memory.get("peak_rss_mb")),
-            "cuda_max_allocated_mb": _number(memory.get("cuda_max_allocated_mb")),
-        })
-    columns = ["run_id", "status", *KEYS, "seed", *ALL_METRICS, "fit_s", "test_s", "test_images_per_s",
-               "peak_rss_mb", "cuda_max_allocated_mb"]
+        rows.append(
+            {
+                "run_id": record["run_id"],
+                "status": record.get("status"),
+                "dataset": record["dataset"],
+                "k_shot": int(record["k_shot"]),
+                "model": record["model"],
+                "weights": record.get("weights", "pretrained"),
+                "seed": int(record["seed"]),
+                **{name: _number(metrics.get(name)) for name in ALL_METRICS},
+                "fit_s": _number(timings.get("fit_s")),
+                "test_s": _number(timings.get("test_s")),
+                "test_images_per_s": _number(timings.get("test_images_per_s")),
+                "peak_rss_mb": _number(memory.get("peak_rss_mb")),
+                "cuda_max_allocated_mb": _number(memory.get("cuda_max_allocated_mb")),
+            }
+        )
+    columns = [
+        "run_id",
+        "status",
+        *KEYS,
+        "seed",
+        *ALL_METRICS,
+        "fit_s",
+        "test_s",
+        "test_images_per_s",
+        "peak_rss_mb",
+        "cuda_max_allocated_mb",
+    ]
     return pd.DataFrame(rows, columns=columns)
 
 
@@ -178,8 +190,16 @@ def to_markdown(table: pd.DataFrame, metrics: list[str] | None = None) -> str:
         The Markdown text, with a legend.
     """
     metrics = metrics if metrics is not None else present_metrics(table)
-    header = ["Dataset", "k", "Model", *(METRIC_LABELS[m] for m in metrics), "Fit (s)", "Test img/s",
-              "Peak RSS (MB)", "Seeds"]
+    header = [
+        "Dataset",
+        "k",
+        "Model",
+        *(METRIC_LABELS[m] for m in metrics),
+        "Fit (s)",
+        "Test img/s",
+        "Peak RSS (MB)",
+        "Seeds",
+    ]
     align = ["---", "---:", "---", *(["---:"] * (len(header) - 3))]
     lines = ["| " + " | ".join(header) + " |", "| " + " | ".join(align) + " |"]
     marks = {metric: best_mask(table, metric) for metric in metrics}
@@ -222,15 +242,22 @@ def to_latex(table: pd.DataFrame, metrics: list[str] | None = None, caption: str
         if previous_block is not None and block != previous_block:
             lines.append(r"\midrule")
         previous_block = block
-        cells = [_latex_escape(str(row["dataset"])), str(row["k_shot"]),
-                 _latex_escape(model_label(row["model"], row["weights"]))]
+        cells = [
+            _latex_escape(str(row["dataset"])),
+            str(row["k_shot"]),
+            _latex_escape(model_label(row["model"], row["weights"])),
+        ]
         for metric in metrics:
             text = _cell(row[f"{metric}_mean"], row[f"{metric}_std"]).replace("±", r"$\pm$").replace("–", "--")
             cells.append(rf"\textbf{{{text}}}" if marks[metric][index] else text)
         cells += [c.replace("–", "--") for c in _resource_cells(row)[:2]]
         lines.append(" & ".join(cells) + r" \\")
-    lines += [r"\bottomrule", r"\end{tabular}",
-              rf"\caption{{{_latex_escape(caption + ' ' + _legend(table))}}}", r"\end{table}"]
+    lines += [
+        r"\bottomrule",
+        r"\end{tabular}",
+        rf"\caption{{{_latex_escape(caption + ' ' + _legend(table))}}}",
+        r"\end{table}",
+    ]
     return "\n".join(lines) + "\n"
 
 
@@ -242,8 +269,19 @@ def _legend(table: pd.DataFrame) -> str:
 
 
 def _latex_escape(text: str) -> str:
-    replacements = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
-                    "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}", "±": r"$\pm$"}
+    replacements = {
+        "\\": r"\textbackslash{}",
+        "&": r"\&",
+        "%": r"\%",
+        "$": r"\$",
+        "#": r"\#",
+        "_": r"\_",
+        "{": r"\{",
+        "}": r"\}",
+        "~": r"\textasciitilde{}",
+        "^": r"\textasciicircum{}",
+        "±": r"$\pm$",
+    }
     return "".join(replacements.get(char, char) for char in text)
 
 
@@ -269,8 +307,14 @@ def plot_metric(table: pd.DataFrame, metric: str, path: Path) -> Path:
         block = table[table["dataset"] == dataset]
         for (model, weights), rows in block.groupby(["model", "weights"], sort=False):
             rows = rows.sort_values("k_shot")
-            axis.errorbar(rows["k_shot"], 100 * rows[f"{metric}_mean"], yerr=100 * rows[f"{metric}_std"].fillna(0),
-                          marker="o", capsize=3, label=model_label(model, weights))
+            axis.errorbar(
+                rows["k_shot"],
+                100 * rows[f"{metric}_mean"],
+                yerr=100 * rows[f"{metric}_std"].fillna(0),
+                marker="o",
+                capsize=3,
+                label=model_label(model, weights),
+            )
         ks = sorted(block["k_shot"].unique())
         axis.set_xscale("log", base=2)
         axis.set_xticks(ks, [str(k) for k in ks])
@@ -281,8 +325,8 @@ def plot_metric(table: pd.DataFrame, metric: str, path: Path) -> Path:
         axis.legend(fontsize=8)
     title = f"{METRIC_LABELS[metric]} vs k (mean ± std over seeds)"
     if (table["weights"] == "random").any():
-        title += "\nrandom weights where labelled: pipeline check, not the method's accuracy"
-    figure.suptitle(title)
+        title += "\n(random weights) = pipeline check only"
+    figure.suptitle(title, fontsize=10)
     figure.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(path, dpi=110)
@@ -373,7 +417,7 @@ def default_gallery_run(frame: pd.DataFrame, model_order: list[str] | None) -> s
 
 
 def write_leaderboard(
-    store: Any,  # noqa: ANN401
+    store: Any,
     config: BenchmarkConfig | None = None,
     gallery_runs: list[str] | None = None,
     records: list[dict[str, Any]] | None = None,
@@ -421,5 +465,5 @@ def write_leaderboard(
     return LeaderboardFiles(table, markdown, csv_path, markdown_path, latex_path, plots, galleries, stale)
 
 
-def _number(value: Any) -> float:  # noqa: ANN401
+def _number(value: Any) -> float:
     return float("nan") if value is None else float(value)

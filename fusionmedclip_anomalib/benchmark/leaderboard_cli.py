@@ -20,9 +20,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("directory", help="results folder written by `fusionmedclip bench`")
     group = parser.add_mutually_exclusive_group()
-    group.add_argument("--gallery", nargs="+", metavar="RUN_ID",
-                       help="draw image | anomaly map | ground truth for these runs (default: one run of the "
-                       "first model at the largest k)")
+    group.add_argument(
+        "--gallery",
+        nargs="+",
+        metavar="RUN_ID",
+        help="draw image | anomaly map | ground truth for these runs (default: one run of the "
+        "first model at the largest k)",
+    )
     group.add_argument("--no-gallery", action="store_true", help="draw no gallery")
     return parser
 

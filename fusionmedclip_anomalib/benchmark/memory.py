@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import resource
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
 
 import torch
 
@@ -21,51 +22,55 @@ _CLEAR_REFS = Path("/proc/self/clear_refs")
 
 @dataclass
 class PeakMemory:
-    """Context manager measuring the peak memory of the code inside it.
+    """Peak memory of a block of code, filled in by :func:`measure_peak_memory` when the block ends.
 
     Attributes:
         peak_rss_mb: peak resident set size in MiB.
-        rss_scope: ``run`` (reset at entry) or ``process`` (lifetime peak; reset not supported here).
+        rss_scope: ``run`` (reset when the block started) or ``process`` (lifetime peak; no reset possible here).
         cuda_max_allocated_mb: peak CUDA memory allocated by torch in MiB, ``None`` without CUDA.
-
-    Example:
-        >>> with PeakMemory() as memory:
-        ...     buffer = bytearray(50 * 2**20)
-        >>> memory.peak_rss_mb > 0
-        True
     """
 
     peak_rss_mb: float = 0.0
     rss_scope: str = "process"
     cuda_max_allocated_mb: float | None = None
 
-    def __enter__(self) -> PeakMemory:
-        try:
-            _CLEAR_REFS.write_text("5")
-            self.rss_scope = "run"
-        except OSError:
-            self.rss_scope = "process"
-        if torch.cuda.is_available():
-            torch.cuda.reset_peak_memory_stats()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.peak_rss_mb = _peak_rss_mb(self.rss_scope)
-        if torch.cuda.is_available():
-            self.cuda_max_allocated_mb = torch.cuda.max_memory_allocated() / 2**20
-
     def as_dict(self) -> dict[str, float | str | None]:
         """Plain-data form for the run record."""
+        cuda = self.cuda_max_allocated_mb
         return {
             "peak_rss_mb": round(self.peak_rss_mb, 1),
             "rss_scope": self.rss_scope,
-            "cuda_max_allocated_mb": None if self.cuda_max_allocated_mb is None else round(self.cuda_max_allocated_mb, 1),
+            "cuda_max_allocated_mb": None if cuda is None else round(cuda, 1),
         }
+
+
+@contextmanager
+def measure_peak_memory() -> Iterator[PeakMemory]:
+    """Measure the peak memory of the ``with`` block.
+
+    Yields:
+        A :class:`PeakMemory`, complete once the block has ended (also when it raised).
+
+    Example:
+        >>> with measure_peak_memory() as memory:
+        ...     buffer = bytearray(50 * 2**20)
+        >>> memory.peak_rss_mb > 0
+        True
+    """
+    memory = PeakMemory()
+    try:
+        _CLEAR_REFS.write_text("5")
+        memory.rss_scope = "run"
+    except OSError:
+        memory.rss_scope = "process"
+    if torch.cuda.is_available():
+        torch.cuda.reset_peak_memory_stats()
+    try:
+        yield memory
+    finally:
+        memory.peak_rss_mb = _peak_rss_mb(memory.rss_scope)
+        if torch.cuda.is_available():
+            memory.cuda_max_allocated_mb = torch.cuda.max_memory_allocated() / 2**20
 
 
 def _peak_rss_mb(scope: str) -> float:

@@ -90,8 +90,9 @@ def compute_metrics(outputs: RawOutputs, names: tuple[str, ...] = ALL_METRICS, a
         if level == "image":
             results[name] = score_metric(kind, outputs.scores, outputs.labels)
         elif pixel_ok:
-            preds, target = (outputs.maps, outputs.masks) if kind == "AUPRO" else (
-                outputs.maps.flatten(), outputs.masks.flatten())
+            preds, target = (
+                (outputs.maps, outputs.masks) if kind == "AUPRO" else (outputs.maps.flatten(), outputs.masks.flatten())
+            )
             results[name] = score_metric(kind, preds, target, aupro_fpr_limit)
         else:
             results[name] = None

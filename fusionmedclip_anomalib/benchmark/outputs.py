@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import torch
 from lightning.pytorch import Callback
-from torch.nn import functional as F  # noqa: N812
+from torch.nn import functional as F
 
 
 @dataclass
@@ -67,17 +67,17 @@ class RawOutputCollector(Callback):
         self._map_max_scores = False
         self._gallery: list[dict[str, Any]] = []
 
-    def on_test_epoch_start(self, trainer: Any, pl_module: Any) -> None:  # noqa: ANN401
+    def on_test_epoch_start(self, trainer: Any, pl_module: Any) -> None:
         """Count test passes."""
         del trainer, pl_module
         self.test_passes += 1
 
     def on_test_batch_end(
         self,
-        trainer: Any,  # noqa: ANN401
-        pl_module: Any,  # noqa: ANN401
-        outputs: Any,  # noqa: ANN401
-        batch: Any,  # noqa: ANN401
+        trainer: Any,
+        pl_module: Any,
+        outputs: Any,
+        batch: Any,
         batch_idx: int,
         dataloader_idx: int = 0,
     ) -> None:
@@ -183,14 +183,16 @@ class RawOutputCollector(Callback):
             picture = ((picture - low) / (high - low).clamp_min(1e-12) * 255).round().byte()
             mask = masks[row : row + 1] if masks is not None else None
             mask = self._resize(mask, "nearest")[0] > 0.5 if mask is not None else torch.zeros(self.size, dtype=bool)
-            self._gallery.append({
-                "index": self.test_images + row,
-                "image": picture.permute(1, 2, 0).numpy(),
-                "mask": mask.cpu().numpy(),
-                "score": float(scores[row]),
-                "label": label,
-            })
+            self._gallery.append(
+                {
+                    "index": self.test_images + row,
+                    "image": picture.permute(1, 2, 0).numpy(),
+                    "mask": mask.cpu().numpy(),
+                    "score": float(scores[row]),
+                    "label": label,
+                }
+            )
 
 
-def _has_predictions(item: Any) -> bool:  # noqa: ANN401
+def _has_predictions(item: Any) -> bool:
     return getattr(item, "pred_score", None) is not None or getattr(item, "anomaly_map", None) is not None

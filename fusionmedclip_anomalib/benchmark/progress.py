@@ -20,7 +20,7 @@ def _describe(spec: RunSpec) -> str:
 
 
 def _duration(seconds: float) -> str:
-    seconds = int(round(seconds))
+    seconds = round(seconds)
     if seconds < 60:
         return f"{seconds}s"
     if seconds < 3600:
@@ -42,7 +42,9 @@ class GridProgress:
         >>> progress.run_started(spec); progress.run_finished(spec, record)  # doctest: +SKIP
     """
 
-    def __init__(self, stream: TextIO | None = None, interactive: bool | None = None, clock: Any = time.monotonic) -> None:  # noqa: ANN401
+    def __init__(
+        self, stream: TextIO | None = None, interactive: bool | None = None, clock: Any = time.monotonic
+    ) -> None:
         self.stream = stream if stream is not None else sys.stderr
         if interactive is None:
             in_ci = os.environ.get("CI", "").lower() not in {"", "0", "false"}
@@ -97,7 +99,9 @@ class GridProgress:
     def close(self) -> None:
         """End the grid with a summary line."""
         failed = f", {self.failed} failed" if self.failed else ""
-        self._line(f"benchmark: {self.done}/{self.total} runs done{failed} in {_duration(self.clock() - self._started_at)}")
+        self._line(
+            f"benchmark: {self.done}/{self.total} runs done{failed} in {_duration(self.clock() - self._started_at)}"
+        )
 
     def eta_seconds(self) -> float | None:
         """Remaining time from this session's pace (wall time per finished run), ``None`` before the first run ends."""

@@ -129,7 +129,7 @@ def _evaluate(spec: RunSpec, result: RunResult) -> None:
 
     from fusionmedclip_anomalib.benchmark.environment import device_description, versions
     from fusionmedclip_anomalib.benchmark.factory import ProtocolError, build_datamodule, build_model
-    from fusionmedclip_anomalib.benchmark.memory import PeakMemory
+    from fusionmedclip_anomalib.benchmark.memory import measure_peak_memory
     from fusionmedclip_anomalib.benchmark.metrics import compute_metrics
     from fusionmedclip_anomalib.benchmark.outputs import RawOutputCollector
     from fusionmedclip_anomalib.benchmark.support import prepare_support_set
@@ -138,15 +138,19 @@ def _evaluate(spec: RunSpec, result: RunResult) -> None:
     record["versions"] = versions()
     record["device"] = device_description()
     evaluation = spec.evaluation
-    with PeakMemory() as memory, tempfile.TemporaryDirectory(prefix="fmc-bench-") as workdir:
+    with measure_peak_memory() as memory, tempfile.TemporaryDirectory(prefix="fmc-bench-") as workdir:
         seed_everything(spec.seed, workers=True, verbose=False)
         datamodule, native_k_shot = build_datamodule(spec)
         model = build_model(spec)
         support, sizes = prepare_support_set(datamodule, spec.k_shot, spec.seed, native_k_shot)
         result.support_manifest = support.manifest
         record["support"] = {"source": support.source, "sha256": support.sha256, "files": len(support.files)}
-        record["splits"] = {"train": sizes.train, "val": sizes.val, "test": sizes.test,
-                            "test_abnormal": sizes.test_abnormal}
+        record["splits"] = {
+            "train": sizes.train,
+            "val": sizes.val,
+            "test": sizes.test,
+            "test_abnormal": sizes.test_abnormal,
+        }
         record["learning_type"] = str(getattr(model.learning_type, "value", model.learning_type))
 
         collector = RawOutputCollector(evaluation.image_size, evaluation.gallery_size)

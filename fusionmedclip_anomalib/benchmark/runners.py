@@ -48,7 +48,7 @@ class LocalRunner:
             yield spec, execute_run(spec)
 
 
-def _execute_remote(spec_data: dict[str, Any]) -> Any:  # noqa: ANN401
+def _execute_remote(spec_data: dict[str, Any]) -> Any:
     from fusionmedclip_anomalib.benchmark.run import execute_run
 
     return execute_run(RunSpec.from_dict(spec_data))
@@ -109,7 +109,7 @@ class RayRunner:
                 ray.shutdown()
 
 
-def _failed_result(spec: RunSpec, error: BaseException) -> Any:  # noqa: ANN401
+def _failed_result(spec: RunSpec, error: BaseException) -> Any:
     from fusionmedclip_anomalib.benchmark.run import RunResult, new_record
 
     record = new_record(spec)

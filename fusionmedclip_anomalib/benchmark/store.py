@@ -47,7 +47,7 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
         raise
 
 
-def atomic_write_json(path: Path, data: Any) -> None:  # noqa: ANN401
+def atomic_write_json(path: Path, data: Any) -> None:
     """Atomically write ``data`` as indented JSON.
 
     Args:
@@ -109,7 +109,7 @@ class ResultStore:
         record = self.load(spec.run_id)
         return record is not None and record.get("status") == "ok" and record.get("spec_hash") == spec.spec_hash
 
-    def save(self, result: Any) -> Path:  # noqa: ANN401
+    def save(self, result: Any) -> Path:
         """Persist a :class:`~fusionmedclip_anomalib.benchmark.run.RunResult`; the record goes last.
 
         Args:

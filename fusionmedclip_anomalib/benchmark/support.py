@@ -50,7 +50,7 @@ class SplitSizes:
     test_abnormal: int
 
 
-def prepare_support_set(datamodule: Any, k_shot: int, seed: int, native: bool) -> tuple[SupportSet, SplitSizes]:  # noqa: ANN401
+def prepare_support_set(datamodule: Any, k_shot: int, seed: int, native: bool) -> tuple[SupportSet, SplitSizes]:
     """Set the datamodule up for fitting, draw the support set if the datamodule does not, and check the splits.
 
     The datamodule is set up here, before ``Engine.fit``, with the trainer's stage value, so Lightning does not set
@@ -99,5 +99,5 @@ def prepare_support_set(datamodule: Any, k_shot: int, seed: int, native: bool) -
     return SupportSet(manifest, tuple(sorted(train_paths)), source), sizes
 
 
-def _image_paths(dataset: Any) -> list[str]:  # noqa: ANN401
+def _image_paths(dataset: Any) -> list[str]:
     return [str(path) for path in dataset.samples["image_path"].tolist()]

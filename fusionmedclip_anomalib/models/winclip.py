@@ -117,7 +117,7 @@ class ConfigurableWinClipModel(WinClipModel):
         tokens = windows.flatten(0, 1)  # one sequence per (image, window)
         tokens = visual.ln_pre(visual.patch_dropout(tokens))
         tokens = visual.ln_post(visual.transformer(tokens))
-        pooled, _ = visual._global_pool(tokens)  # noqa: SLF001 - open_clip's pooling for this architecture
+        pooled, _ = visual._global_pool(tokens)
         if visual.proj is not None:
             pooled = pooled @ visual.proj
         return pooled.reshape(batch_size, n_windows, -1)
@@ -223,10 +223,12 @@ class WinClip(AnomalibWinClip):
         """
         size = tuple(image_size) if image_size is not None else (240, 240)
         return PreProcessor(
-            transform=Compose([
-                Resize(size, antialias=True, interpolation=InterpolationMode.BICUBIC),
-                Normalize(mean=mean, std=std),
-            ]),
+            transform=Compose(
+                [
+                    Resize(size, antialias=True, interpolation=InterpolationMode.BICUBIC),
+                    Normalize(mean=mean, std=std),
+                ]
+            ),
         )
 
     def _get_class_name(self) -> str:

@@ -28,6 +28,7 @@ from fusionmedclip_anomalib.models.fusionmedclip.torch_model import (
     Alignment,
     BlockAdapterPlacement,
     FusionMedCLIPModel,
+    Precision,
 )
 
 logger = logging.getLogger(__name__)
@@ -69,6 +70,8 @@ class FusionMedCLIP(AnomalibModule):
         lora_dropout: LoRA dropout.
         temperature: softmax temperature tau.
         learn_temperature: train tau.
+        precision: ``fp32``, or ``bf16`` for a bfloat16-autocast forward pass (CUDA, or CPUs with native bf16);
+            anomaly maps and scores stay float32 and within 1e-2 of ``fp32``.
         focal_on: ``image`` (focal loss on the image score = max of the map) or ``pixel`` (per pixel, MediCLIP).
         focal_gamma: focal loss gamma.
         image_loss_weight: weight of the focal term.
@@ -119,6 +122,7 @@ class FusionMedCLIP(AnomalibModule):
         lora_dropout: float = 0.05,
         temperature: float = 0.07,
         learn_temperature: bool = False,
+        precision: Precision = "fp32",
         focal_on: str = "image",
         focal_gamma: float = 2.0,
         image_loss_weight: float = 1.0,
@@ -166,6 +170,7 @@ class FusionMedCLIP(AnomalibModule):
                 lora_dropout=lora_dropout,
                 temperature=temperature,
                 learn_temperature=learn_temperature,
+                precision=precision,
             )
         self.synthesiser = AnomalySynthesiser(synthesis, seed)
 
@@ -213,7 +218,7 @@ class FusionMedCLIP(AnomalibModule):
     def on_fit_start(self) -> None:
         seed_everything(self.hparams.seed, workers=True, verbose=False)
         self.synthesiser.reset()
-        self.model.merge_lora(False)
+        self.model.prepare_for_training()
 
     def training_step(self, batch: Batch, *args, **kwargs) -> dict[str, torch.Tensor] | None:
         del args, kwargs
@@ -241,26 +246,34 @@ class FusionMedCLIP(AnomalibModule):
         del args, kwargs
         return batch.update(**self.model(batch.image)._asdict())
 
+    def on_validation_start(self) -> None:
+        """Validation is inference: with LoRA merged it runs the plain backbone kernels (unmerged, peft merges and
+        unmerges the attention weights around every forward)."""
+        self.model.merge_lora()
+
+    def on_validation_end(self) -> None:
+        self.model.merge_lora(False)  # training (or anything after validation) starts from the unmerged state
+
     # -- inference: LoRA folded into the backbone ----------------------------------------------------------------
     def on_test_start(self) -> None:
-        self.model.merge_lora()
+        self.model.prepare_for_inference()
 
     def on_predict_start(self) -> None:
-        self.model.merge_lora()
+        self.model.prepare_for_inference()
 
-    def to_torch(self, *args, **kwargs):
+    def to_torch(self, *args, **kwargs):  # noqa: D102 - anomalib's export, LoRA merged and prompts encoded first
         self.eval()
-        self.model.merge_lora()
+        self.model.prepare_for_inference()
         return super().to_torch(*args, **kwargs)
 
-    def to_onnx(self, *args, **kwargs):
+    def to_onnx(self, *args, **kwargs):  # noqa: D102
         self.eval()
-        self.model.merge_lora()
+        self.model.prepare_for_inference()
         return super().to_onnx(*args, **kwargs)
 
-    def to_openvino(self, *args, **kwargs):
+    def to_openvino(self, *args, **kwargs):  # noqa: D102
         self.eval()
-        self.model.merge_lora()
+        self.model.prepare_for_inference()
         return super().to_openvino(*args, **kwargs)
 
     # -- compact checkpoints -------------------------------------------------------------------------------------
@@ -274,7 +287,7 @@ class FusionMedCLIP(AnomalibModule):
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         """Complete a compact checkpoint with this instance's (freshly built, unmerged) backbone weights."""
-        self.model.merge_lora(False)
+        self.model.prepare_for_training()
         saved = checkpoint["state_dict"]
         backbone = {key: value for key, value in self.state_dict().items() if key.startswith(BACKBONE_PREFIX)}
         checkpoint["state_dict"] = {**backbone, **saved}

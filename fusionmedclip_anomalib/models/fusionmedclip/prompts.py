@@ -22,15 +22,41 @@ def encode_text_embeddings(clip: nn.Module, embeddings: torch.Tensor, token_ids:
     """Run the frozen text tower on token *embeddings* (not ids) and return the pooled, projected features.
 
     ``token_ids`` only locate the end-of-text token for pooling; the embeddings may differ from ``token_ids``'s.
+    Under a causal mask with end-of-text pooling, the padding after the last end-of-text token cannot change the
+    result, so it is cut off: prompts of ~20 tokens then cost ~20 positions instead of the context length (77).
     """
-    x = embeddings + clip.positional_embedding.to(embeddings.dtype)
-    x = clip.transformer(x, attn_mask=clip.attn_mask)
+    length = pooled_prefix_length(clip, token_ids)
+    embeddings, token_ids = embeddings[:, :length], token_ids[:, :length]
+    attn_mask = clip.attn_mask[:length, :length] if clip.attn_mask is not None else None
+    x = embeddings + clip.positional_embedding[:length].to(embeddings.dtype)
+    x = clip.transformer(x, attn_mask=attn_mask)
     x = clip.ln_final(x)
     x = text_global_pool(x, token_ids, clip.text_pool_type, eos_token_id=getattr(clip, "text_eos_id", None))
     projection = clip.text_projection
     if projection is None:
         return x
     return projection(x) if isinstance(projection, nn.Linear) else x @ projection
+
+
+def pooled_prefix_length(clip: nn.Module, token_ids: torch.Tensor) -> int:
+    """How many leading positions of ``token_ids`` the pooled text feature can depend on.
+
+    With open_clip's ``argmax`` pooling (the end-of-text token has the highest id) and a causal attention mask, the
+    feature is read at the end-of-text token and no position attends to later ones, so everything after the last
+    end-of-text token of the batch is dead weight. Any other pooling or mask keeps the full length.
+    """
+    full = token_ids.shape[1]
+    mask = clip.attn_mask
+    if clip.text_pool_type != "argmax" or mask is None or not _is_causal(mask):
+        return full
+    return min(full, int(token_ids.argmax(dim=-1).max()) + 1)
+
+
+def _is_causal(mask: torch.Tensor) -> bool:
+    """``True`` for an additive mask that blocks exactly the positions after each query (``-inf`` above the
+    diagonal, 0 elsewhere)."""
+    above = torch.ones_like(mask, dtype=torch.bool).triu(diagonal=1)
+    return bool(torch.isneginf(mask[above]).all() and (mask[~above] == 0).all())
 
 
 def _text_token_count(tokenizer, text: str) -> int:

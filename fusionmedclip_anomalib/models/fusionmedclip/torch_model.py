@@ -150,6 +150,7 @@ class FusionMedCLIPModel(nn.Module):
             self.register_buffer("log_temperature", log_tau, persistent=False)
         self.register_buffer("_text_cache", None, persistent=False)
         self._text_cache_key: tuple[int, ...] = ()
+        self._text_cache_frozen = False
 
     @classmethod
     def from_backbone(cls, backbone: str, pretrained: str | None, **kwargs) -> FusionMedCLIPModel:
@@ -182,15 +183,33 @@ class FusionMedCLIPModel(nn.Module):
         it before training)."""
         set_lora_merged(self.clip.visual, merged)
 
+    def prepare_for_inference(self) -> None:
+        """Eval mode, LoRA merged, prompt embeddings computed and frozen: what test, predict and export run with (an
+        exported graph then holds the embeddings as a constant, with no text tower)."""
+        self.eval()
+        self.merge_lora()
+        self._text_cache_frozen = False
+        with torch.no_grad():
+            self.text_embeddings()
+        self._text_cache_frozen = True
+
+    def prepare_for_training(self) -> None:
+        """Undo :meth:`prepare_for_inference`: LoRA unmerged, prompt embeddings follow the parameters again."""
+        self.merge_lora(False)
+        self._text_cache_frozen = False
+
     def text_embeddings(self) -> torch.Tensor:
         """``(2, D)`` normalised embeddings of the normal and abnormal prompts.
 
-        Outside autograd they are computed once and reused until a prompt parameter changes (an optimiser step bumps
-        the parameters' version counters), so inference does no text-tower work per batch.
+        In training mode trainable prompts are re-encoded (with autograd). Otherwise they are computed once and reused
+        until a prompt parameter changes (an optimiser step bumps the parameters' version counters), so inference and
+        exported graphs do no text-tower work per batch.
         """
         parameters = [p for p in self.prompts.parameters() if p.requires_grad]
-        if torch.is_grad_enabled() and parameters:
+        if self.training and parameters:
             return self.prompts(self.clip)
+        if self._text_cache_frozen and self._text_cache is not None:
+            return self._text_cache
         key = tuple(p._version for p in parameters)
         # a cache filled under inference_mode (Lightning's validation/test) cannot enter autograd: refill it
         cache = self._text_cache

@@ -9,17 +9,19 @@ import pytest
 
 from fusionmedclip_anomalib.benchmark.check import check_files, compare
 
-TABLE = pd.DataFrame({
-    "dataset": ["brain", "brain"],
-    "k_shot": [4, 4],
-    "model": ["Ours", "PatchCore"],
-    "weights": ["random", "random"],
-    "n_seeds": [2, 2],
-    "image_AUROC_mean": [0.80, 0.60],
-    "image_AUROC_std": [0.01, 0.02],
-    "pixel_AUROC_mean": [0.90, float("nan")],
-    "fit_s_mean": [3.0, 1.0],
-})
+TABLE = pd.DataFrame(
+    {
+        "dataset": ["brain", "brain"],
+        "k_shot": [4, 4],
+        "model": ["Ours", "PatchCore"],
+        "weights": ["random", "random"],
+        "n_seeds": [2, 2],
+        "image_AUROC_mean": [0.80, 0.60],
+        "image_AUROC_std": [0.01, 0.02],
+        "pixel_AUROC_mean": [0.90, float("nan")],
+        "fit_s_mean": [3.0, 1.0],
+    }
+)
 
 
 def test_a_table_passes_against_itself() -> None:
@@ -47,8 +49,10 @@ def test_drops_within_tolerance_and_improvements_pass() -> None:
 def test_missing_cells_regress_and_nan_references_are_skipped() -> None:
     current = TABLE.iloc[[1]].copy()
     regressions = compare(current, TABLE, tolerance=0.5)
-    assert {(r.model, r.metric, r.current) for r in regressions} == {("Ours", "image_AUROC", None),
-                                                                     ("Ours", "pixel_AUROC", None)}
+    assert {(r.model, r.metric, r.current) for r in regressions} == {
+        ("Ours", "image_AUROC", None),
+        ("Ours", "pixel_AUROC", None),
+    }
     assert "missing" in str(regressions[0])
 
 

@@ -14,9 +14,11 @@ from fusionmedclip_anomalib.benchmark import cli, leaderboard_cli
 
 @pytest.mark.parametrize("module", ["cli", "leaderboard_cli"])
 def test_command_modules_import_without_torch_or_anomalib(module: str) -> None:
-    code = (f"import sys, fusionmedclip_anomalib.benchmark.{module} as m; "
-            "heavy = [n for n in ('torch', 'anomalib', 'lightning', 'pandas', 'matplotlib') if n in sys.modules]; "
-            "print(heavy)")
+    code = (
+        f"import sys, fusionmedclip_anomalib.benchmark.{module} as m; "
+        "heavy = [n for n in ('torch', 'anomalib', 'lightning', 'pandas', 'matplotlib') if n in sys.modules]; "
+        "print(heavy)"
+    )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]"
 
@@ -55,3 +57,8 @@ def test_list_shows_the_grid_without_running(tmp_path: Path, capsys: pytest.Capt
 def test_leaderboard_of_an_empty_folder_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     assert leaderboard_cli.main([str(tmp_path)]) == 2
     assert "no run records" in capsys.readouterr().err
+
+
+def test_no_config_argument_lists_the_packaged_demo(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    assert cli.main(["--output", str(tmp_path), "--list"]) == 0
+    assert len(capsys.readouterr().out.splitlines()) == 16

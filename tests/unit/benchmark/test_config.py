@@ -50,8 +50,11 @@ def test_spec_hash_is_stable_and_tracks_every_setting() -> None:
     first = parse_config(_config()).runs()[0]
     again = parse_config(_config()).runs()[0]
     assert first.spec_hash == again.spec_hash
-    changed = parse_config(_config(models=[{"name": "A", "class_path": "pkg.A", "init_args": {"x": 2}},
-                                           {"name": "B", "class_path": "pkg.B"}])).runs()[0]
+    changed = parse_config(
+        _config(
+            models=[{"name": "A", "class_path": "pkg.A", "init_args": {"x": 2}}, {"name": "B", "class_path": "pkg.B"}]
+        )
+    ).runs()[0]
     assert changed.run_id == first.run_id and changed.spec_hash != first.spec_hash
     other_eval = parse_config(_config(evaluation={"image_size": 256})).runs()[0]
     assert other_eval.spec_hash != first.spec_hash
@@ -141,7 +144,15 @@ def test_ablation_rows_switch_as_table_8() -> None:
     rows = {m.name: m.init_args for m in load_config("ablation").models}
     assert len(rows) == 6
     first, last = rows["row1-clip-manual-gap"], rows["row6-fusionmedclip"]
-    assert (first["prompt"], first["alignment"], first["lora"], first["block_adapters"]) == ("manual", "gap", False,
-                                                                                             False)
-    assert (last["prompt"], last["alignment"], last["lora"], last["block_adapters"]) == ("coop_umls", "conv1x1",
-                                                                                         True, True)
+    assert (first["prompt"], first["alignment"], first["lora"], first["block_adapters"]) == (
+        "manual",
+        "gap",
+        False,
+        False,
+    )
+    assert (last["prompt"], last["alignment"], last["lora"], last["block_adapters"]) == (
+        "coop_umls",
+        "conv1x1",
+        True,
+        True,
+    )

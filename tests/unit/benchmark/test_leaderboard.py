@@ -21,8 +21,15 @@ from fusionmedclip_anomalib.benchmark.leaderboard import (
 from fusionmedclip_anomalib.benchmark.store import ResultStore, atomic_write_json
 
 
-def _record(model: str, k: int, seed: int, auroc: float | None, weights: str = "random", status: str = "ok",
-            dataset: str = "brain") -> dict:
+def _record(
+    model: str,
+    k: int,
+    seed: int,
+    auroc: float | None,
+    weights: str = "random",
+    status: str = "ok",
+    dataset: str = "brain",
+) -> dict:
     return {
         "run_id": f"{model}__{dataset}__k{k}__s{seed}__{weights}",
         "status": status,
@@ -38,8 +45,11 @@ def _record(model: str, k: int, seed: int, auroc: float | None, weights: str = "
 
 
 RECORDS = [
-    _record("Ours", 4, 0, 0.80), _record("Ours", 4, 1, 0.90), _record("Ours", 4, 2, 0.70),
-    _record("PatchCore", 4, 0, 0.60), _record("PatchCore", 4, 1, 0.64),
+    _record("Ours", 4, 0, 0.80),
+    _record("Ours", 4, 1, 0.90),
+    _record("Ours", 4, 2, 0.70),
+    _record("PatchCore", 4, 0, 0.60),
+    _record("PatchCore", 4, 1, 0.64),
     _record("PatchCore", 4, 2, None, status="failed"),
     _record("Ours", 16, 0, 0.95),
     _record("PatchCore", 16, 0, 0.97),
@@ -48,20 +58,22 @@ RECORDS = [
 
 def test_mean_and_std_over_seeds_match_a_hand_computed_table() -> None:
     table = aggregate(records_frame(RECORDS), ("image_AUROC",), model_order=["Ours", "PatchCore"])
-    expected = pd.DataFrame({
-        "dataset": ["brain"] * 4,
-        "k_shot": [4, 4, 16, 16],
-        "model": ["Ours", "PatchCore", "Ours", "PatchCore"],
-        "weights": ["random"] * 4,
-        "n_seeds": [3, 2, 1, 1],
-        "n_failed": [0, 1, 0, 0],
-        # means by hand: (0.8 + 0.9 + 0.7) / 3, (0.6 + 0.64) / 2; sample std (ddof=1): 0.1, sqrt(0.0008)
-        "image_AUROC_mean": [0.8, 0.62, 0.95, 0.97],
-        "image_AUROC_std": [0.1, math.sqrt(0.0008), np.nan, np.nan],
-        "fit_s_mean": [4.0, 3.0, 2.0, 2.0],
-        "test_images_per_s_mean": [10.0] * 4,
-        "peak_rss_mb_max": [102.0, 101.0, 100.0, 100.0],
-    })
+    expected = pd.DataFrame(
+        {
+            "dataset": ["brain"] * 4,
+            "k_shot": [4, 4, 16, 16],
+            "model": ["Ours", "PatchCore", "Ours", "PatchCore"],
+            "weights": ["random"] * 4,
+            "n_seeds": [3, 2, 1, 1],
+            "n_failed": [0, 1, 0, 0],
+            # means by hand: (0.8 + 0.9 + 0.7) / 3, (0.6 + 0.64) / 2; sample std (ddof=1): 0.1, sqrt(0.0008)
+            "image_AUROC_mean": [0.8, 0.62, 0.95, 0.97],
+            "image_AUROC_std": [0.1, math.sqrt(0.0008), np.nan, np.nan],
+            "fit_s_mean": [4.0, 3.0, 2.0, 2.0],
+            "test_images_per_s_mean": [10.0] * 4,
+            "peak_rss_mb_max": [102.0, 101.0, 100.0, 100.0],
+        }
+    )
     pd.testing.assert_frame_equal(table, expected, check_dtype=False, atol=1e-12)
 
 
@@ -127,8 +139,15 @@ def test_gallery_png_has_one_row_of_three_panels_per_image(tmp_path: Path) -> No
     samples = tmp_path / "s.npz"
     masks = np.zeros((4, 8, 8), dtype=bool)
     masks[0, 2:5, 2:5] = True
-    np.savez(samples, image=np.zeros((4, 8, 8, 3), np.uint8), anomaly_map=np.random.rand(4, 8, 8).astype(np.float32),
-             mask=masks, score=np.arange(4.0), label=np.array([1, 1, 0, 0]), image_path=np.array(list("abcd")))
+    np.savez(
+        samples,
+        image=np.zeros((4, 8, 8, 3), np.uint8),
+        anomaly_map=np.random.rand(4, 8, 8).astype(np.float32),
+        mask=masks,
+        score=np.arange(4.0),
+        label=np.array([1, 1, 0, 0]),
+        image_path=np.array(list("abcd")),
+    )
     picture = mpimg.imread(render_gallery(samples, tmp_path / "g.png", "run - random weights"))
     height, width = picture.shape[:2]
     assert height / width == pytest.approx(4 / 3, rel=0.02)  # 4 rows x (image | map | ground truth)

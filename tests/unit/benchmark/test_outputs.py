@@ -6,9 +6,9 @@ from dataclasses import dataclass
 
 import pytest
 import torch
-from torch.nn import functional as F  # noqa: N812
+from torch.nn import functional as F
 
-from fusionmedclip_anomalib.benchmark.memory import PeakMemory
+from fusionmedclip_anomalib.benchmark.memory import measure_peak_memory
 from fusionmedclip_anomalib.benchmark.outputs import RawOutputCollector
 
 
@@ -103,9 +103,9 @@ def test_passes_are_counted_and_empty_tests_are_errors() -> None:
 
 
 def test_peak_memory_sees_an_allocation() -> None:
-    with PeakMemory() as baseline:
+    with measure_peak_memory() as baseline:
         pass
-    with PeakMemory() as memory:
+    with measure_peak_memory() as memory:
         block = bytearray(200 * 2**20)
         block[::4096] = b"x" * len(block[::4096])
     assert memory.peak_rss_mb >= baseline.peak_rss_mb

@@ -23,11 +23,15 @@ class FakeTTY(io.StringIO):
         return True
 
 
-SPECS = parse_config({
-    "k_shots": [4], "seeds": [0, 1], "weights": "random",
-    "models": [{"name": "A", "class_path": "p.A"}, {"name": "B", "class_path": "p.B"}],
-    "datasets": [{"name": "D", "class_path": "p.D"}],
-}).runs()
+SPECS = parse_config(
+    {
+        "k_shots": [4],
+        "seeds": [0, 1],
+        "weights": "random",
+        "models": [{"name": "A", "class_path": "p.A"}, {"name": "B", "class_path": "p.B"}],
+        "datasets": [{"name": "D", "class_path": "p.D"}],
+    }
+).runs()
 
 
 def test_log_output_is_one_line_per_finished_run_with_eta() -> None:

@@ -14,10 +14,12 @@ from fusionmedclip_anomalib.benchmark.store import ResultStore, atomic_write_jso
 
 
 def _spec(x: int = 1):
-    return parse_config({
-        "models": [{"name": "A", "class_path": "pkg.A", "init_args": {"x": x}}],
-        "datasets": [{"name": "D", "class_path": "pkg.D"}],
-    }).runs()[0]
+    return parse_config(
+        {
+            "models": [{"name": "A", "class_path": "pkg.A", "init_args": {"x": x}}],
+            "datasets": [{"name": "D", "class_path": "pkg.D"}],
+        }
+    ).runs()[0]
 
 
 def _result(spec, status: str = "ok", gallery: bool = True) -> RunResult:

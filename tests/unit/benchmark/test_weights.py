@@ -21,13 +21,17 @@ class NoSwitch:
 
 def test_random_turns_off_timm_weights() -> None:
     assert apply_weights_policy(TimmBacked, {"backbone": "resnet18"}, "random", "m") == {
-        "backbone": "resnet18", "pre_trained": False}
+        "backbone": "resnet18",
+        "pre_trained": False,
+    }
     assert apply_weights_policy(TimmBacked, {}, "pretrained", "m") == {"pre_trained": True}
 
 
 def test_random_drops_the_open_clip_tag() -> None:
     assert apply_weights_policy(ClipBacked, {"backbone": "fmc-tiny"}, "random", "m") == {
-        "backbone": "fmc-tiny", "pretrained": None}
+        "backbone": "fmc-tiny",
+        "pretrained": None,
+    }
     assert apply_weights_policy(ClipBacked, {"pretrained": "openai"}, "pretrained", "m") == {"pretrained": "openai"}
 
 

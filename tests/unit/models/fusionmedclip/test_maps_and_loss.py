@@ -55,7 +55,7 @@ def test_prompt_embeddings_cached_until_contexts_change(model):
         model.prompts.contexts.add_(0.5)  # what an optimiser step does
         fresh = model.text_embeddings()
     assert fresh is not cached and not torch.allclose(fresh, cached)
-    assert model.text_embeddings().requires_grad  # with autograd on, prompts are re-encoded for training
+    assert model.train().text_embeddings().requires_grad  # training re-encodes the prompts with autograd
 
 
 def test_merged_lora_gives_same_maps(model):
