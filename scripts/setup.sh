@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Create .venv and install the project with its test, ONNX and Ray extras. Re-running is cheap: it reinstalls only
+# Create .venv and install the project with its test, ONNX, Ray and DICOM extras. Re-running is cheap: it reinstalls only
 # when pyproject.toml changed. PYTHON selects the interpreter (default python3, 3.10+).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,5 +13,5 @@ fi
 "$venv/bin/python" -m pip install --quiet --upgrade pip
 # torch and torchvision first, as a matching pair (see README: Installation)
 "$venv/bin/python" -m pip install --quiet "torch==2.14.1" "torchvision==0.29.1"
-"$venv/bin/python" -m pip install --quiet -e ".[test,onnx,ray]"
+"$venv/bin/python" -m pip install --quiet -e ".[test,onnx,ray,dicom]"
 echo "$want" > "$stamp"
