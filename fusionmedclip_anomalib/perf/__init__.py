@@ -55,7 +55,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--baseline-repeats", type=int, default=3, help="timed rounds of the baseline comparison")
     parser.add_argument("--k-shot", type=int, default=16, help="support images in PatchCore's memory bank")
-    parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's)")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="torch intra-op threads (default: torch's); use 1 on a shared, busy CPU, where threads waiting for each "
+        "other at every op made the tiny model up to 50x slower",
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--startup-repeats", type=int, default=5, help="runs of `fusionmedclip --help`")
     parser.add_argument(

@@ -63,6 +63,10 @@ def _goal(ok: object, goal: str) -> str:
     return f"{goal} {'✓' if ok else '✗'}"
 
 
+def _overlap(value: bool | None) -> str:
+    return "undecided (synthesis within the step's noise)" if value is None else _number(value)
+
+
 def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
     lines += ["| " + " | ".join(row) + " |" for row in rows]
@@ -158,8 +162,16 @@ def _training_lines(result: dict) -> list[str]:
         _row("same, pairs synthesised beforehand", entries, lambda e: e["ratio_presynthesised"]),
         _row("FLOP ratio step / bare forward+backward", entries, lambda e: e.get("flop_ratio")),
         _row("synthesis of the batch alone (s)", entries, lambda e: e["synthesis_s"]),
-        _row("synthesis added to the step (s)", entries, lambda e: e["synthesis_added_s"]),
-        _row("synthesis overlaps compute", entries, lambda e: e["synthesis_overlaps_compute"]),
+        [
+            "synthesis added to the step (s)",
+            *(f"{_number(e['synthesis_added_s'])} ± {_number(e.get('synthesis_added_error_s'), 2)}" for e in entries),
+            "",
+        ],
+        [
+            "synthesis overlaps compute",
+            *(_overlap(e["synthesis_overlaps_compute"]) for e in entries),
+            "",
+        ],
         *_memory_rows(entries, "step"),
     ]
     return ["", *_table(["training", *(f"batch {e['batch_size']}" for e in entries), "goal"], rows)]

@@ -195,15 +195,18 @@ def same_weights_visual(backbone: str, seed: int) -> nn.Module:
 
 
 def bare_features(visual: nn.Module, images: torch.Tensor, layers: Sequence[int]) -> list[torch.Tensor]:
-    """open_clip's ``forward_intermediates`` up to the deepest of ``layers`` (1-based): patch tokens (B, N, C)."""
-    output = visual.forward_intermediates(
-        images,
-        indices=[layer - 1 for layer in layers],
-        stop_early=True,
-        intermediates_only=True,
-        output_fmt="NLC",
+    """open_clip's own patch embedding and block loop (``forward_intermediates``) up to the deepest of ``layers``
+    (1-based); returns the tokens ``(B, 1 + N, C)`` of those blocks.
+
+    As in FusionMedCLIP (:func:`~fusionmedclip_anomalib.clip.run_vision_blocks`), the residual stream keeps the
+    input's dtype, so under bf16 autocast both run the same mixed precision: on CPU a bfloat16 stream would send
+    attention down a PyTorch slow path many times slower, and the comparison would measure that instead.
+    """
+    tokens = visual._embeds(images).to(images.dtype)  # open_clip's (private, stable in 3.x) patch embedding
+    _, intermediates = visual.transformer.forward_intermediates(
+        tokens, indices=[layer - 1 for layer in layers], stop_early=True
     )
-    return output["image_intermediates"]
+    return intermediates
 
 
 @contextlib.contextmanager

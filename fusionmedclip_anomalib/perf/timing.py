@@ -15,6 +15,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 Subject = Callable[[], object]
+MAD_TO_SIGMA = 1.4826  # median absolute deviation -> standard deviation, for normal noise
+MEDIAN_EFFICIENCY = 1.2533  # standard error of a median / standard error of a mean, for normal noise
 
 
 def median(values: Sequence[float]) -> float:
@@ -59,6 +61,15 @@ class Measurements:
         """Median over rounds of ``seconds[minuend] - seconds[subtrahend]`` (paired by round)."""
         pairs = zip(self.seconds[minuend], self.seconds[subtrahend], strict=True)
         return median([a - b for a, b in pairs])
+
+    def difference_error(self, minuend: str, subtrahend: str) -> float:
+        """Standard error of :meth:`difference`, from the median absolute deviation of the per-round differences
+        (robust to the odd disturbed round)."""
+        pairs = zip(self.seconds[minuend], self.seconds[subtrahend], strict=True)
+        differences = [a - b for a, b in pairs]
+        centre = median(differences)
+        deviation = MAD_TO_SIGMA * median([abs(d - centre) for d in differences])
+        return MEDIAN_EFFICIENCY * deviation / math.sqrt(len(differences))
 
     def to_dict(self) -> dict[str, dict[str, float | int | list[float]]]:
         return {

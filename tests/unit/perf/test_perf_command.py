@@ -65,7 +65,7 @@ def test_training_figures_are_sane(perf_run):
     training = perf_run[0]["training"]["batch_2"]
     for key in ("seconds_per_step", "bare_forward_backward_s", "ratio", "synthesis_s", "ratio_presynthesised"):
         assert positive(training[key]), key
-    assert isinstance(training["synthesis_overlaps_compute"], bool)
+    assert training["synthesis_overlaps_compute"] in (True, False, None)
     assert training["flop_ratio"] > 1.0
     assert positive(training["memory"]["rss_peak_mib"])
 

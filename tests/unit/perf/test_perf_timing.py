@@ -73,3 +73,11 @@ def test_ratio_is_the_median_of_paired_ratios():
 def test_repeats_must_be_positive():
     with pytest.raises(ValueError, match="repeats"):
         measure_interleaved({"a": lambda: None}, repeats=0)
+
+
+def test_difference_error_from_the_median_absolute_deviation():
+    measured = Measurements({"a": [1.0, 2.0, 3.0, 4.0, 5.0], "b": [0.0] * 5})
+    assert measured.difference("a", "b") == 3.0
+    # deviations from 3: 2, 1, 0, 1, 2 -> MAD 1
+    assert measured.difference_error("a", "b") == pytest.approx(1.2533 * 1.4826 / 5**0.5)
+    assert Measurements({"a": [2.0, 2.0], "b": [1.0, 1.0]}).difference_error("a", "b") == 0.0
