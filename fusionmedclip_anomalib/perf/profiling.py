@@ -56,8 +56,12 @@ def attention_kernels(profiler: profile) -> dict[str, int]:
     """How often each fused-attention or SDPA op ran."""
     counts: dict[str, int] = {}
     for event in profiler.events():
-        if event.name in FUSED_ATTENTION_OPS or event.name in SDPA_OPS:
-            counts[event.name] = counts.get(event.name, 0) + 1
+        if event.name not in FUSED_ATTENTION_OPS and event.name not in SDPA_OPS:
+            continue
+        parent = event.cpu_parent
+        if parent is not None and parent.name == event.name:
+            continue  # the same op re-dispatched (e.g. through autocast): one call
+        counts[event.name] = counts.get(event.name, 0) + 1
     return counts
 
 
