@@ -34,6 +34,7 @@ import numpy as np
 from anomalib import TaskType
 from anomalib.data.datamodules.base.image import AnomalibDataModule
 from anomalib.data.utils import ValSplitMode
+from torch.utils.data import DataLoader
 from torchvision.transforms.v2 import Transform
 
 from .dataset import MedicalDataset, SampleRow, samples_frame
@@ -70,7 +71,10 @@ class MedicalFolder(AnomalibDataModule):
             of raising an error naming the file. Lenient mode decodes every image during setup to find them.
         train_batch_size: Training batch size.
         eval_batch_size: Validation / test batch size.
-        num_workers: DataLoader workers.
+        num_workers: DataLoader workers (the training loader keeps them between epochs). FusionMedCLIP synthesises
+            its training anomalies in them, overlapped with its forward and backward passes; with ``0`` synthesis
+            runs in the main process, between steps. Synthesis draws its randomness per worker, so a run
+            reproduces with the same ``num_workers``.
         train_augmentations: Extra training transforms (the model's Resize is appended by anomalib).
         val_augmentations: Extra validation transforms.
         test_augmentations: Extra test transforms.
@@ -324,6 +328,18 @@ class MedicalFolder(AnomalibDataModule):
         trainer = getattr(self, "trainer", None)
         if trainer is not None and getattr(trainer, "default_root_dir", None):
             save_manifest(self.support_manifest, Path(trainer.default_root_dir) / SUPPORT_MANIFEST_NAME)
+
+    def train_dataloader(self) -> DataLoader:
+        """anomalib's training loader, with its workers kept from epoch to epoch: a few-shot epoch is a batch or two,
+        so starting workers every epoch would cost more than the loading (and FusionMedCLIP's synthesis) they do."""
+        return DataLoader(
+            dataset=self.train_data,
+            shuffle=True,
+            batch_size=self.train_batch_size,
+            num_workers=self.num_workers,
+            collate_fn=self.external_collate_fn or self.train_data.collate_fn,
+            persistent_workers=self.num_workers > 0,
+        )
 
     def val_dataloader(self) -> Any:
         """Validation loader; an empty list (no validation loop) when ``val_split_mode="none"``."""

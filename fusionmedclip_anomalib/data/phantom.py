@@ -116,7 +116,7 @@ class Phantom(MedicalFolder):
         lenient: See :class:`MedicalFolder`.
         train_batch_size: Training batch size.
         eval_batch_size: Validation / test batch size.
-        num_workers: DataLoader workers.
+        num_workers: DataLoader workers, kept between epochs (see :class:`MedicalFolder`).
         train_augmentations: Extra training transforms.
         val_augmentations: Extra validation transforms.
         test_augmentations: Extra test transforms.

@@ -7,8 +7,9 @@ ratio the median of per-round ratios (so machine noise cancels):
   the deepest feature block (same weights, precision and input), and the time ratios;
 - anomalib's WinCLIP and PatchCore per image at their default settings (random weights), interleaved with
   FusionMedCLIP;
-- training: seconds per optimiser step including anomaly synthesis, against one forward+backward of the bare tower
-  with the same LoRA, and what synthesis adds to a step;
+- training: seconds per optimiser step fed by a DataLoader worker that synthesises the anomalies (as in training),
+  against one forward+backward of the bare tower with the same LoRA; what synthesis adds to a step, and how long
+  a step waits for its batch (synthesis overlaps compute when that wait is under half the synthesis time);
 - peak memory (CPU RSS, CUDA max allocated) of an inference batch and of a training step;
 - trainable parameters, checkpoint size, and the start-up time of ``fusionmedclip --help``.
 

@@ -5,16 +5,20 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import time
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 import torch
+from anomalib.data import ImageBatch, ImageItem
 from torch import nn
+from torch.utils.data import DataLoader, RandomSampler
 
 from fusionmedclip_anomalib.clip import load_clip
 from fusionmedclip_anomalib.models.fusionmedclip.lightning_model import FusionMedCLIP, native_image_size
 from fusionmedclip_anomalib.models.fusionmedclip.lora import inject_lora
+from fusionmedclip_anomalib.models.fusionmedclip.synthesis_step import AnomalySynthesiser, synthesise_in_loader
 
 # Feature layers per backbone: the paper's (14, 18, 24) of 24 blocks, and the same relative depths elsewhere.
 DEFAULT_FEATURE_LAYERS: dict[str, tuple[int, ...]] = {
@@ -146,20 +150,30 @@ class FusionMedCLIPSubjects:
 
     # -- training --------------------------------------------------------------------------------------------------
     def training_step(self, images: torch.Tensor, synthesise: bool = True) -> Callable[[], object]:
-        """One optimiser step at ``len(images)`` as ``FusionMedCLIP.training_step`` does it: synthesis (in the
-        main process), forward, focal + Dice loss, backward, AdamW step. With ``synthesise=False`` the pairs are made
-        once beforehand, to see what synthesis adds to a step."""
+        """One optimiser step at ``len(images)`` as FusionMedCLIP trains: the batch comes from a DataLoader whose
+        worker collates and synthesises it (what ``FusionMedCLIP.on_train_epoch_start`` arranges), then forward,
+        focal + Dice loss, backward, AdamW step. With ``synthesise=False`` the pairs are made once beforehand, to see
+        what synthesis adds to a step. The seconds each step waited for its batch are appended to
+        ``run.batch_waits``."""
         module, optimiser = self.module, self.optimiser
         fixed = module.synthesiser(images)
+        batches = synthesised_batches(images, module.synthesiser) if synthesise else None
+        waits: list[float] = []
 
         def run() -> object:
-            synthesised, masks = module.synthesiser(images) if synthesise else fixed
+            if batches is None:
+                synthesised, masks = fixed
+            else:
+                start = time.perf_counter()
+                synthesised, masks = (tensor.to(self.device) for tensor in next(batches).tensors())
+                waits.append(time.perf_counter() - start)
             loss = module.loss(module.model.anomaly_map(synthesised), masks)
             loss.backward()
             optimiser.step()
             optimiser.zero_grad(set_to_none=True)
             return loss
 
+        run.batch_waits = waits
         return run
 
     def synthesis(self, images: torch.Tensor) -> Callable[[], object]:
@@ -182,6 +196,22 @@ class FusionMedCLIPSubjects:
             return loss
 
         return run
+
+
+def synthesised_batches(images: torch.Tensor, synthesiser: AnomalySynthesiser, workers: int = 1) -> Iterator:
+    """Endless :class:`SynthesisedBatch` es of ``images`` from a DataLoader with ``workers`` processes, anomalib's
+    collation and the training hook's synthesis; one batch in flight per worker, as in training."""
+    items = [ImageItem(image=image) for image in images.cpu()]
+    loader = DataLoader(
+        items,
+        batch_size=len(items),
+        sampler=RandomSampler(items, replacement=True, num_samples=len(items) * 10**6),
+        num_workers=workers,
+        prefetch_factor=1 if workers else None,
+        collate_fn=ImageBatch.collate,
+    )
+    synthesise_in_loader(loader, synthesiser)
+    return iter(loader)
 
 
 def same_weights_visual(backbone: str, seed: int) -> nn.Module:

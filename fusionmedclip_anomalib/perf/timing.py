@@ -88,6 +88,7 @@ def measure_interleaved(
     warmup: int = 1,
     synchronize: Callable[[], None] | None = None,
     min_sample_s: float = 0.0,
+    min_calls: Mapping[str, int] | None = None,
     clock: Callable[[], float] = time.perf_counter,
 ) -> Measurements:
     """Time every subject ``repeats`` times in rotating rounds after ``warmup`` untimed calls each.
@@ -99,6 +100,8 @@ def measure_interleaved(
         synchronize: called before reading the clock (``torch.cuda.synchronize`` for asynchronous devices).
         min_sample_s: a sample repeats a fast subject until it lasts at least this long (the call count is fixed
             from the last warm-up call and reported), so that timer resolution and per-call jitter do not dominate.
+        min_calls: subject name -> the fewest consecutive calls in one of its samples (a subject fed by a
+            prefetching loader then shows its steady state, not a batch prepared while the other subjects ran).
         clock: the clock, seconds.
 
     Returns:
@@ -112,7 +115,8 @@ def measure_interleaved(
         elapsed = 0.0
         for _ in range(max(warmup, 1 if min_sample_s > 0 else 0)):
             elapsed = _timed(subject, 1, sync, clock)
-        calls[name] = max(1, math.ceil(min_sample_s / elapsed)) if min_sample_s > 0 and elapsed > 0 else 1
+        needed = math.ceil(min_sample_s / elapsed) if min_sample_s > 0 and elapsed > 0 else 1
+        calls[name] = max((min_calls or {}).get(name, 1), needed)
     result = Measurements({name: [] for name in subjects}, calls)
     for order in interleaved_order(list(subjects), repeats):
         for name in order:

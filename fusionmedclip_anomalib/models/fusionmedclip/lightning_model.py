@@ -15,7 +15,7 @@ from anomalib.models.components import AnomalibModule
 from anomalib.post_processing import PostProcessor
 from anomalib.pre_processing import PreProcessor
 from anomalib.visualization import Visualizer
-from lightning.pytorch import seed_everything
+from lightning.pytorch import Trainer, seed_everything
 from torch import nn
 from torchvision.transforms.v2 import Resize
 
@@ -23,7 +23,11 @@ from fusionmedclip_anomalib.clip import load_clip, register_bundled_configs
 from fusionmedclip_anomalib.knowledge import load_knowledge
 from fusionmedclip_anomalib.models.fusionmedclip.loss import binary_dice_loss, binary_focal_loss
 from fusionmedclip_anomalib.models.fusionmedclip.prompts import PromptMode, TokenPosition
-from fusionmedclip_anomalib.models.fusionmedclip.synthesis_step import AnomalySynthesiser
+from fusionmedclip_anomalib.models.fusionmedclip.synthesis_step import (
+    AnomalySynthesiser,
+    SynthesisedBatch,
+    synthesise_in_loader,
+)
 from fusionmedclip_anomalib.models.fusionmedclip.torch_model import (
     Alignment,
     BlockAdapterPlacement,
@@ -172,7 +176,7 @@ class FusionMedCLIP(AnomalibModule):
                 learn_temperature=learn_temperature,
                 precision=precision,
             )
-        self.synthesiser = AnomalySynthesiser(synthesis, seed)
+        self.synthesiser = AnomalySynthesiser(synthesis)
 
     # -- anomalib contract -------------------------------------------------------------------------------------
     @property
@@ -217,14 +221,22 @@ class FusionMedCLIP(AnomalibModule):
     # -- training ------------------------------------------------------------------------------------------------
     def on_fit_start(self) -> None:
         seed_everything(self.hparams.seed, workers=True, verbose=False)
-        self.synthesiser.reset()
         self.model.prepare_for_training()
 
-    def training_step(self, batch: Batch, *args, **kwargs) -> dict[str, torch.Tensor] | None:
+    def on_train_epoch_start(self) -> None:
+        """Synthesis moves into the training DataLoader (its workers, when it has any), so that it overlaps with
+        the forward and backward passes instead of adding to them."""
+        if synthesise_in_loader(self.trainer.train_dataloader, self.synthesiser):
+            restart_epoch_iterator(self.trainer)
+
+    def training_step(self, batch: Batch | SynthesisedBatch, *args, **kwargs) -> dict[str, torch.Tensor] | None:
         del args, kwargs
         if not self.model.trainable_parameters():
             return None  # zero-shot configuration: nothing to optimise
-        images, masks = self.synthesiser(batch.image)
+        if isinstance(batch, SynthesisedBatch):
+            images, masks = batch.tensors()
+        else:  # a loader that could not take the synthesis (not a single DataLoader)
+            images, masks = self.synthesiser(batch.image)
         anomaly_map = self.model.anomaly_map(images)
         loss = self.loss(anomaly_map, masks)
         self.log("train_loss", loss, on_step=False, on_epoch=True, prog_bar=True, batch_size=len(images))
@@ -261,17 +273,17 @@ class FusionMedCLIP(AnomalibModule):
     def on_predict_start(self) -> None:
         self.model.prepare_for_inference()
 
-    def to_torch(self, *args, **kwargs):  # noqa: D102 - anomalib's export, LoRA merged and prompts encoded first
+    def to_torch(self, *args, **kwargs):  # anomalib's export, with LoRA merged and prompts encoded first
         self.eval()
         self.model.prepare_for_inference()
         return super().to_torch(*args, **kwargs)
 
-    def to_onnx(self, *args, **kwargs):  # noqa: D102
+    def to_onnx(self, *args, **kwargs):
         self.eval()
         self.model.prepare_for_inference()
         return super().to_onnx(*args, **kwargs)
 
-    def to_openvino(self, *args, **kwargs):  # noqa: D102
+    def to_openvino(self, *args, **kwargs):
         self.eval()
         self.model.prepare_for_inference()
         return super().to_openvino(*args, **kwargs)
@@ -291,6 +303,17 @@ class FusionMedCLIP(AnomalibModule):
         saved = checkpoint["state_dict"]
         backbone = {key: value for key, value in self.state_dict().items() if key.startswith(BACKBONE_PREFIX)}
         checkpoint["state_dict"] = {**backbone, **saved}
+
+
+def restart_epoch_iterator(trainer: Trainer) -> None:
+    """Lightning makes the first epoch's loader iterator (and its workers) before any model hook runs; make it
+    again so that the first epoch sees a loader changed in ``on_train_epoch_start``. Not once a batch of the epoch
+    has been fetched or when resuming (the loader is then used as it is, with synthesis in the training step)."""
+    fit_loop = trainer.fit_loop
+    fetcher = getattr(fit_loop, "_data_fetcher", None)
+    if fetcher is None or fit_loop.restarting or fit_loop.epoch_loop.batch_progress.current.ready:
+        return
+    iter(fetcher)
 
 
 def trainable_state(state_dict: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:

@@ -6,10 +6,12 @@ from pathlib import Path
 
 import pytest
 import torch
+from anomalib.data import ImageBatch
 from anomalib.engine import Engine
 
 from fusionmedclip_anomalib import FusionMedCLIP
 from fusionmedclip_anomalib.models.fusionmedclip.lightning_model import trainable_state
+from fusionmedclip_anomalib.models.fusionmedclip.synthesis_step import SynthesisedBatch
 from tests.blob_images import blob_folder_datamodule, write_blob_folder
 
 TINY = dict(backbone="fmc-tiny", pretrained=None, feature_layers=(2, 4, 6), visualizer=False)
@@ -46,6 +48,39 @@ def test_same_seed_same_weights_other_seed_different(blobs, tmp_path):
     with torch.no_grad():
         first, second = (m.eval().model(images).anomaly_map for m in runs[:2])
     assert torch.equal(first, second)
+
+
+class RecordingFusionMedCLIP(FusionMedCLIP):
+    """FusionMedCLIP that notes the type of every training batch it gets."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.batch_types = []
+
+    def training_step(self, batch, *args, **kwargs):
+        self.batch_types.append(type(batch))
+        return super().training_step(batch, *args, **kwargs)
+
+
+def test_synthesis_runs_in_loader_workers_from_the_first_epoch_and_leaves_the_datamodule_clean(blobs, tmp_path):
+    datamodule = blob_folder_datamodule(blobs, num_workers=1)
+    runs = []
+    for index in range(2):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            model = RecordingFusionMedCLIP(**TINY, max_epochs=2, seed=4)
+        engine = Engine(
+            default_root_dir=tmp_path / str(index), accelerator="cpu", enable_progress_bar=False, logger=False
+        )
+        engine.fit(model, datamodule=datamodule)
+        runs.append(model)
+    # 12 support images (16 minus the synthetic validation split) in batches of 8: two steps per epoch
+    assert runs[0].batch_types == [SynthesisedBatch] * 4
+    first, second = ({k: v for k, v in trainable_state(m.state_dict()).items() if k.startswith("model.")} for m in runs)
+    assert all(torch.equal(first[key], second[key]) for key in first), "same seed and workers, same weights"
+    # a baseline trained next on the same datamodule gets the clean normal images
+    clean = next(iter(datamodule.train_dataloader()))
+    assert isinstance(clean, ImageBatch) and clean.gt_mask.dtype == torch.bool and not clean.gt_mask.any()
 
 
 def test_checkpoint_is_compact_and_reloads_to_same_scores(blobs, tmp_path):

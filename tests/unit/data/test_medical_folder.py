@@ -47,6 +47,16 @@ def test_splits_labels_and_masks(tmp_path: Path) -> None:
     assert not train.gt_label.any()
 
 
+def test_training_loader_keeps_its_workers_between_epochs(tmp_path: Path) -> None:
+    make_prepared(tmp_path)
+    for workers in (0, 1):
+        dm = _module(tmp_path, num_workers=workers, train_batch_size=2)
+        dm.setup()
+        loader = dm.train_dataloader()
+        assert (loader.num_workers, loader.persistent_workers, loader.batch_size) == (workers, workers > 0, 2)
+        assert sorted(len(batch.image) for batch in loader) == [1, 2]
+
+
 def test_classification_dataset_has_no_masks(tmp_path: Path) -> None:
     make_prepared(tmp_path, masks=False)
     dm = _module(tmp_path, val_split_mode="none")

@@ -63,6 +63,15 @@ def test_min_sample_repeats_fast_subjects_and_reports_per_call_time():
     assert len(clock.calls) == 1 + 2 * 5
 
 
+def test_min_calls_makes_consecutive_calls_per_sample_of_that_subject():
+    clock = FakeClock()
+    subjects = {"a": clock.subject("a", 1.0), "b": clock.subject("b", 2.0)}
+    measured = measure_interleaved(subjects, repeats=2, warmup=1, min_calls={"a": 3}, clock=clock)
+    assert measured.calls_per_sample == {"a": 3, "b": 1}
+    assert clock.calls[2:] == ["a"] * 3 + ["b"] + ["b"] + ["a"] * 3
+    assert measured.seconds == {"a": [1.0, 1.0], "b": [2.0, 2.0]}
+
+
 def test_ratio_is_the_median_of_paired_ratios():
     measured = Measurements({"a": [2.0, 10.0, 3.0], "b": [1.0, 4.0, 3.0]})
     assert measured.ratio("a", "b") == 2.0  # per-round ratios 2.0, 2.5, 1.0
