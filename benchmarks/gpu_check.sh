@@ -16,6 +16,7 @@ backbone="${BACKBONE:-ViT-L-14}"
 device="${DEVICE:-cuda}"
 precision="${PRECISION:-bf16}"
 repeats="${REPEATS:-10}"
+loader_workers="${LOADER_WORKERS:-4}"   # synthesis keeps up with a GPU step only with several workers
 baselines="${BASELINES:---baselines}"
 threads=()
 if [[ -n "${THREADS:-}" ]]; then threads=(--threads "${THREADS}"); fi
@@ -43,6 +44,7 @@ start=${SECONDS}
     --repeats "${repeats}" \
     --warmup 3 \
     --baseline-repeats 3 \
+    --loader-workers "${loader_workers}" \
     "${baselines}" \
     --startup-repeats 3 \
     ${threads[@]+"${threads[@]}"} \

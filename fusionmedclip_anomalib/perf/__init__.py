@@ -63,6 +63,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="torch intra-op threads (default: torch's); use 1 on a shared, busy CPU, where threads waiting for each "
         "other at every op made the tiny model up to 50x slower",
     )
+    parser.add_argument(
+        "--loader-workers",
+        type=int,
+        default=1,
+        help="DataLoader workers that synthesise the training step's batches (use several where a step is faster "
+        "than synthesising a batch on one core, as on a GPU)",
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--startup-repeats", type=int, default=5, help="runs of `fusionmedclip --help`")
     parser.add_argument(
@@ -136,6 +143,7 @@ def _measure(args: argparse.Namespace, argv: list[str] | None) -> dict:
         baseline_repeats=args.baseline_repeats,
         k_shot=args.k_shot,
         threads=args.threads,
+        loader_workers=args.loader_workers,
         seed=args.seed,
         startup_repeats=args.startup_repeats,
         min_sample_s=args.min_sample_seconds,

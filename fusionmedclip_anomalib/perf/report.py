@@ -167,7 +167,7 @@ def _training_lines(result: dict) -> list[str]:
             *(f"{_number(e['synthesis_added_s'])} ± {_number(e.get('synthesis_added_error_s'), 2)}" for e in entries),
             "",
         ],
-        _row("step's wait for its synthesised batch (s)", entries, lambda e: e.get("batch_wait_s")),
+        _row("extra wait for a synthesised batch (s)", entries, lambda e: e.get("batch_wait_s")),
         [
             "synthesis overlaps compute (DataLoader worker)",
             *(_overlap(e["synthesis_overlaps_compute"]) for e in entries),

@@ -14,11 +14,12 @@ import torch
 from anomalib.data import ImageBatch, ImageItem
 from torch import nn
 from torch.utils.data import DataLoader, RandomSampler
+from torchvision import tv_tensors
 
 from fusionmedclip_anomalib.clip import load_clip
 from fusionmedclip_anomalib.models.fusionmedclip.lightning_model import FusionMedCLIP, native_image_size
 from fusionmedclip_anomalib.models.fusionmedclip.lora import inject_lora
-from fusionmedclip_anomalib.models.fusionmedclip.synthesis_step import AnomalySynthesiser, synthesise_in_loader
+from fusionmedclip_anomalib.models.fusionmedclip.synthesis_step import SynthesisCollate, SynthesisedBatch
 
 # Feature layers per backbone: the paper's (14, 18, 24) of 24 blocks, and the same relative depths elsewhere.
 DEFAULT_FEATURE_LAYERS: dict[str, tuple[int, ...]] = {
@@ -149,24 +150,23 @@ class FusionMedCLIPSubjects:
         return run
 
     # -- training --------------------------------------------------------------------------------------------------
-    def training_step(self, images: torch.Tensor, synthesise: bool = True) -> Callable[[], object]:
+    def training_step(
+        self, images: torch.Tensor, synthesise: bool = True, loader_workers: int = 1
+    ) -> Callable[[], object]:
         """One optimiser step at ``len(images)`` as FusionMedCLIP trains: the batch comes from a DataLoader whose
-        worker collates and synthesises it (what ``FusionMedCLIP.on_train_epoch_start`` arranges), then forward,
-        focal + Dice loss, backward, AdamW step. With ``synthesise=False`` the pairs are made once beforehand, to see
-        what synthesis adds to a step. The seconds each step waited for its batch are appended to
-        ``run.batch_waits``."""
+        workers collate and synthesise it (what ``FusionMedCLIP.on_train_epoch_start`` arranges), then forward,
+        focal + Dice loss, backward, AdamW step. With ``synthesise=False`` the same kind of loader hands out copies
+        of pairs synthesised once beforehand, so the difference between the two is synthesis alone. The seconds
+        each step waited for its batch are appended to ``run.batch_waits``."""
         module, optimiser = self.module, self.optimiser
-        fixed = module.synthesiser(images)
-        batches = synthesised_batches(images, module.synthesiser) if synthesise else None
+        collate = SynthesisCollate(ImageBatch.collate, module.synthesiser) if synthesise else FixedPairs(images, module)
+        batches = loader_batches(images, collate, loader_workers)
         waits: list[float] = []
 
         def run() -> object:
-            if batches is None:
-                synthesised, masks = fixed
-            else:
-                start = time.perf_counter()
-                synthesised, masks = (tensor.to(self.device) for tensor in next(batches).tensors())
-                waits.append(time.perf_counter() - start)
+            start = time.perf_counter()
+            synthesised, masks = (tensor.to(self.device) for tensor in next(batches).tensors())
+            waits.append(time.perf_counter() - start)
             loss = module.loss(module.model.anomaly_map(synthesised), masks)
             loss.backward()
             optimiser.step()
@@ -198,9 +198,21 @@ class FusionMedCLIPSubjects:
         return run
 
 
-def synthesised_batches(images: torch.Tensor, synthesiser: AnomalySynthesiser, workers: int = 1) -> Iterator:
-    """Endless :class:`SynthesisedBatch` es of ``images`` from a DataLoader with ``workers`` processes, anomalib's
-    collation and the training hook's synthesis; one batch in flight per worker, as in training."""
+class FixedPairs:
+    """A ``collate_fn`` that ignores its items and returns fresh copies of one synthesised batch of ``images``."""
+
+    def __init__(self, images: torch.Tensor, module: FusionMedCLIP) -> None:
+        self.images, self.masks = (tensor.cpu() for tensor in module.synthesiser(images))
+
+    def __call__(self, items: object) -> SynthesisedBatch:
+        return SynthesisedBatch(
+            image=tv_tensors.Image(self.images.clone()), gt_mask=tv_tensors.Mask(self.masks.clone())
+        )
+
+
+def loader_batches(images: torch.Tensor, collate_fn: Callable, workers: int = 1) -> Iterator[SynthesisedBatch]:
+    """Endless batches of ``images`` (as anomalib items) from a DataLoader with ``workers`` processes collating with
+    ``collate_fn``; one batch in flight per worker, as in training."""
     items = [ImageItem(image=image) for image in images.cpu()]
     loader = DataLoader(
         items,
@@ -208,9 +220,8 @@ def synthesised_batches(images: torch.Tensor, synthesiser: AnomalySynthesiser, w
         sampler=RandomSampler(items, replacement=True, num_samples=len(items) * 10**6),
         num_workers=workers,
         prefetch_factor=1 if workers else None,
-        collate_fn=ImageBatch.collate,
+        collate_fn=collate_fn,
     )
-    synthesise_in_loader(loader, synthesiser)
     return iter(loader)
 
 

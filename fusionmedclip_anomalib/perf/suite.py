@@ -53,6 +53,7 @@ class PerfSettings:
     baseline_repeats: int = 3
     k_shot: int = 16
     threads: int | None = None
+    loader_workers: int = 1
     seed: int = 0
     startup_repeats: int = 5
     min_sample_s: float = 0.2
@@ -145,7 +146,10 @@ class PerfRun:
         section = {}
         for batch_size in self.settings.train_batch_sizes:
             images = support_images(batch_size, subjects.image_size, subjects.device, self.settings.seed)
-            step, presynthesised = subjects.training_step(images), subjects.training_step(images, synthesise=False)
+            step = subjects.training_step(images, loader_workers=self.settings.loader_workers)
+            presynthesised = subjects.training_step(
+                images, synthesise=False, loader_workers=self.settings.loader_workers
+            )
             bare = subjects.bare_forward_backward(images)
             measured = self._measure(
                 {
@@ -156,14 +160,17 @@ class PerfRun:
                 },
                 self.settings.repeats,
                 min_sample_s=0.0,
-                min_calls={"fusionmedclip_step": LOADER_STEPS_PER_SAMPLE},
+                min_calls={
+                    name: LOADER_STEPS_PER_SAMPLE
+                    for name in ("fusionmedclip_step", "fusionmedclip_step_presynthesised")
+                },
             )
             flops = {"fusionmedclip_step": count_flops(presynthesised), "bare_forward_backward": count_flops(bare)}
             ratio = measured.ratio("fusionmedclip_step", "bare_forward_backward")
             added = measured.difference("fusionmedclip_step", "fusionmedclip_step_presynthesised")
             added_error = measured.difference_error("fusionmedclip_step", "fusionmedclip_step_presynthesised")
             synthesis = measured.median("synthesis")
-            wait = median(step.batch_waits)
+            wait = median(step.batch_waits) - median(presynthesised.batch_waits)
             step_s = measured.median("fusionmedclip_step")
             section[f"batch_{batch_size}"] = {
                 "batch_size": batch_size,
@@ -179,10 +186,11 @@ class PerfRun:
                 "synthesis_added_s": added,
                 "synthesis_share_of_step": added / step_s,
                 "synthesis_added_error_s": added_error,
+                # how much longer a step waits for a synthesising loader's batch than for a ready-made one's
                 "batch_wait_s": wait,
-                # the loader hides synthesis when a step waits for its batch less than half the synthesis time
+                # the loader hides synthesis when that extra wait is under half the synthesis time
                 "synthesis_overlaps_compute": wait < 0.5 * synthesis,
-                "synthesis_runs_in": "one DataLoader worker (FusionMedCLIP's training loader)",
+                "synthesis_runs_in": f"{self.settings.loader_workers} DataLoader worker(s) (FusionMedCLIP's training loader)",
                 "memory": measure_peak_memory(step, subjects.device),
                 "samples": measured.to_dict(),
             }

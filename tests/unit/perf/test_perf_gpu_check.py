@@ -20,4 +20,5 @@ def test_gpu_check_runs_the_perf_command_at_the_issue_settings():
     text = SCRIPT.read_text()
     assert "fusionmedclip_anomalib.cli perf" in text
     assert "--batch-sizes 8 32" in text and "--train-batch-sizes 8 32" in text
+    assert '--loader-workers "${loader_workers}"' in text and 'loader_workers="${LOADER_WORKERS:-4}"' in text
     assert 'backbone="${BACKBONE:-ViT-L-14}"' in text and 'precision="${PRECISION:-bf16}"' in text
