@@ -57,27 +57,46 @@ def measure_peak_memory() -> Iterator[PeakMemory]:
         >>> memory.peak_rss_mb > 0
         True
     """
-    memory = PeakMemory()
-    try:
-        _CLEAR_REFS.write_text("5")
-        memory.rss_scope = "run"
-    except OSError:
-        memory.rss_scope = "process"
+    memory = PeakMemory(rss_scope="run" if reset_peak_rss() else "process")
     if torch.cuda.is_available():
         torch.cuda.reset_peak_memory_stats()
     try:
         yield memory
     finally:
-        memory.peak_rss_mb = _peak_rss_mb(memory.rss_scope)
+        memory.peak_rss_mb = peak_rss_mib()
         if torch.cuda.is_available():
             memory.cuda_max_allocated_mb = torch.cuda.max_memory_allocated() / 2**20
 
 
-def _peak_rss_mb(scope: str) -> float:
-    if scope == "run" and _STATUS.is_file():
+def _status_kib(field: str) -> int | None:
+    try:
         for line in _STATUS.read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
+            if line.startswith(f"{field}:"):
+                return int(line.split()[1])
+    except OSError:
+        return None
+    return None
+
+
+def current_rss_mib() -> float | None:
+    """Resident set size now, MiB (``None`` where ``/proc`` is not available)."""
+    kib = _status_kib("VmRSS")
+    return None if kib is None else kib / 1024
+
+
+def reset_peak_rss() -> bool:
+    """Reset the kernel's peak-RSS counter of this process; ``False`` where that is not possible."""
+    try:
+        _CLEAR_REFS.write_text("5")
+    except OSError:
+        return False
+    return True
+
+
+def peak_rss_mib() -> float:
+    """Peak resident set size since the last :func:`reset_peak_rss` (or the process start), MiB."""
+    kib = _status_kib("VmHWM")
+    if kib is not None:
+        return kib / 1024
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    # ru_maxrss is in KiB on Linux, bytes on macOS
-    return peak / 2**20 if sys.platform == "darwin" else peak / 1024
+    return peak / 2**20 if sys.platform == "darwin" else peak / 1024  # bytes on macOS, KiB on Linux

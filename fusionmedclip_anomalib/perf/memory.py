@@ -4,7 +4,8 @@ The CPU peak comes from ``/proc/self/status`` (``VmHWM``), which Linux lets a pr
 ``/proc/self/clear_refs``; so several peaks can be taken in one process, each from the resident size at its start.
 Before the start, free heap pages are handed back to the system (glibc ``malloc_trim``), so that the increase is
 the memory the work needs rather than what earlier work left in the allocator. Where the reset is not available,
-``resource.getrusage`` gives the process-lifetime peak instead (and ``rss_peak_is_lifetime`` says so).
+``resource.getrusage`` gives the process-lifetime peak instead (and ``rss_peak_is_lifetime`` says so). The
+counters are the benchmark harness's (:mod:`fusionmedclip_anomalib.benchmark.memory`).
 """
 
 from __future__ import annotations
@@ -12,30 +13,11 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import gc
-import resource
-import sys
 from collections.abc import Callable
-from pathlib import Path
+
+from fusionmedclip_anomalib.benchmark.memory import current_rss_mib, peak_rss_mib, reset_peak_rss
 
 MIB = 1024 * 1024
-_STATUS = Path("/proc/self/status")
-_CLEAR_REFS = Path("/proc/self/clear_refs")
-
-
-def _status_kib(field: str) -> int | None:
-    try:
-        for line in _STATUS.read_text().splitlines():
-            if line.startswith(f"{field}:"):
-                return int(line.split()[1])
-    except OSError:
-        return None
-    return None
-
-
-def current_rss_mib() -> float | None:
-    """Resident set size now, MiB (``None`` where ``/proc`` is not available)."""
-    kib = _status_kib("VmRSS")
-    return None if kib is None else kib / 1024
 
 
 def release_free_heap() -> None:
@@ -48,24 +30,6 @@ def release_free_heap() -> None:
             libc.malloc_trim(0)
     except OSError:
         pass
-
-
-def reset_peak_rss() -> bool:
-    """Reset the kernel's peak-RSS counter of this process; ``False`` where that is not possible."""
-    try:
-        _CLEAR_REFS.write_text("5")
-    except OSError:
-        return False
-    return True
-
-
-def peak_rss_mib() -> float:
-    """Peak resident set size since the last reset (or process start), MiB."""
-    kib = _status_kib("VmHWM")
-    if kib is not None:
-        return kib / 1024
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return peak / MIB if sys.platform == "darwin" else peak / 1024  # bytes on macOS, KiB on Linux
 
 
 def measure_peak_memory(work: Callable[[], object], device: str) -> dict[str, float | bool | None]:

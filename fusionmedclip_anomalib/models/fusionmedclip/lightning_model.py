@@ -225,8 +225,9 @@ class FusionMedCLIP(AnomalibModule):
 
     def on_train_epoch_start(self) -> None:
         """Synthesis moves into the training DataLoader (its workers, when it has any), so that it overlaps with
-        the forward and backward passes instead of adding to them."""
-        if synthesise_in_loader(self.trainer.train_dataloader, self.synthesiser):
+        the forward and backward passes instead of adding to them. A configuration with nothing to train skips it."""
+        trains = bool(self.model.trainable_parameters())
+        if trains and synthesise_in_loader(self.trainer.train_dataloader, self.synthesiser):
             restart_epoch_iterator(self.trainer)
 
     def training_step(self, batch: Batch | SynthesisedBatch, *args, **kwargs) -> dict[str, torch.Tensor] | None:

@@ -33,10 +33,12 @@ def fit(root: Path, results: Path, **kwargs) -> tuple[FusionMedCLIP, Engine]:
 
 @pytest.mark.slow
 def test_short_training_detects_and_localises_visible_anomalies(blobs, tmp_path):
-    model, engine = fit(blobs, tmp_path, max_epochs=50)
-    metrics = engine.test(model, datamodule=blob_folder_datamodule(blobs))[0]
-    assert metrics["image_AUROC"] >= 0.9
-    assert metrics["pixel_AUROC"] >= 0.9
+    # averaged over three seeds: with 8 + 8 test images one seed's image AUROC moves in steps of 1/16, and which
+    # side of 0.9 seed 0 lands on depended on the torch thread count
+    runs = [fit(blobs, tmp_path / str(seed), max_epochs=50, seed=seed) for seed in (0, 1, 2)]
+    metrics = [engine.test(model, datamodule=blob_folder_datamodule(blobs))[0] for model, engine in runs]
+    assert sum(m["image_AUROC"] for m in metrics) / len(metrics) >= 0.9
+    assert sum(m["pixel_AUROC"] for m in metrics) / len(metrics) >= 0.9
 
 
 def test_same_seed_same_weights_other_seed_different(blobs, tmp_path):

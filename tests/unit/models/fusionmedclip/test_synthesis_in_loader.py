@@ -66,14 +66,11 @@ def test_pre_processor_resizes_images_and_masks_alike_and_keeps_masks_soft(items
 
 
 def test_same_torch_seed_same_batches_and_every_call_draws_afresh(items):
-    synthesiser = AnomalySynthesiser()
+    synthesiser, images = AnomalySynthesiser(), torch.stack([item.image for item in items])
     torch.manual_seed(3)
-    first, second = (
-        synthesiser(torch.stack([item.image for item in items])),
-        synthesiser(torch.stack([item.image for item in items])),
-    )
+    first, second = synthesiser(images), synthesiser(images)
     torch.manual_seed(3)
-    again = synthesiser(torch.stack([item.image for item in items]))
+    again = synthesiser(images)
     assert torch.equal(first[0], again[0]) and torch.equal(first[1], again[1])
     assert not torch.equal(first[1], second[1])
 
