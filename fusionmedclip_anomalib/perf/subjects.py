@@ -66,8 +66,8 @@ class FusionMedCLIPSubjects:
     Attributes:
         module: the anomalib module (training state: LoRA unmerged, train mode); its ``model`` is trained.
         merged: an eval-mode copy with LoRA merged (what validation, ``Engine.test``/``predict`` and export run).
-        unmerged: an eval-mode copy with LoRA unmerged (peft then merges and unmerges the attention weights around
-            every forward, as in training).
+        unmerged: an eval-mode copy with LoRA unmerged (every attention layer then builds its adapted weights on
+            each forward, and every MLP linear adds its low-rank path, as in training).
         bare: the open_clip vision tower with the same base weights, no LoRA, eval mode.
         bare_lora: the open_clip vision tower with the same LoRA configuration (the same trainable set inside the
             backbone), train mode, for the training baseline.

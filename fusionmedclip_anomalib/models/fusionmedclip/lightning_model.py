@@ -260,8 +260,8 @@ class FusionMedCLIP(AnomalibModule):
         return batch.update(**self.model(batch.image)._asdict())
 
     def on_validation_start(self) -> None:
-        """Validation is inference: with LoRA merged it runs the plain backbone kernels (unmerged, peft merges and
-        unmerges the attention weights around every forward)."""
+        """Validation is inference: with LoRA merged it runs the plain backbone kernels (unmerged, every attention
+        layer builds its adapted weights on each forward)."""
         self.model.merge_lora()
 
     def on_validation_end(self) -> None:
