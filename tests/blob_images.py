@@ -51,19 +51,19 @@ def blob_folder_datamodule(root: Path, **kwargs):
     """anomalib's own Folder datamodule over :func:`write_blob_folder`'s layout; validation never uses test images."""
     from anomalib.data import Folder
 
-    options = dict(
-        name="blobs",
-        root=root,
-        normal_dir="train/normal",
-        abnormal_dir="test/abnormal",
-        normal_test_dir="test/normal",
-        mask_dir="masks",
-        train_batch_size=8,
-        eval_batch_size=8,
-        num_workers=0,
-        val_split_mode="synthetic",
-        val_split_ratio=0.25,
-        seed=0,
-    )
+    options = {
+        "name": "blobs",
+        "root": root,
+        "normal_dir": "train/normal",
+        "abnormal_dir": "test/abnormal",
+        "normal_test_dir": "test/normal",
+        "mask_dir": "masks",
+        "train_batch_size": 8,
+        "eval_batch_size": 8,
+        "num_workers": 0,
+        "val_split_mode": "synthetic",
+        "val_split_ratio": 0.25,
+        "seed": 0,
+    }
     options.update(kwargs)
     return Folder(**options)

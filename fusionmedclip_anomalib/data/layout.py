@@ -115,8 +115,12 @@ def _parse_line(row: Any, path: Path, number: int) -> SampleRecord:
     else:
         msg = f"{where}: 'mask' must be a path or a list of paths, got {raw_mask!r}"
         raise SamplesFormatError(msg)
-    extra = {key: value for key, value in row.items() if key not in {"filename", "label", "label_name", "clsname", "mask"}}
-    return SampleRecord(filename=filename, label=int(label), clsname=str(row.get("clsname", "")), masks=masks, extra=extra)
+    extra = {
+        key: value for key, value in row.items() if key not in {"filename", "label", "label_name", "clsname", "mask"}
+    }
+    return SampleRecord(
+        filename=filename, label=int(label), clsname=str(row.get("clsname", "")), masks=masks, extra=extra
+    )
 
 
 def read_samples(path: str | Path) -> list[SampleRecord]:

@@ -28,8 +28,16 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["MANIFEST_FORMAT", "SupportSetError", "build_manifest", "file_sha256", "load_manifest", "save_manifest",
-           "select_support", "verify_manifest"]
+__all__ = [
+    "MANIFEST_FORMAT",
+    "SupportSetError",
+    "build_manifest",
+    "file_sha256",
+    "load_manifest",
+    "save_manifest",
+    "select_support",
+    "verify_manifest",
+]
 
 MANIFEST_FORMAT = "fusionmedclip-support-set/1"
 
@@ -66,8 +74,9 @@ def file_sha256(path: str | Path) -> str:
     return digest.hexdigest()
 
 
-def build_manifest(dataset: str, dataset_folder: str | Path, files: Sequence[str], k_shot: int | None,
-                   seed: int | None, pool_size: int) -> dict[str, Any]:
+def build_manifest(
+    dataset: str, dataset_folder: str | Path, files: Sequence[str], k_shot: int | None, seed: int | None, pool_size: int
+) -> dict[str, Any]:
     """Build the JSON-serialisable manifest of a drawn support set (``files`` relative to ``dataset_folder``)."""
     folder = Path(dataset_folder)
     return {
@@ -118,8 +127,9 @@ def load_manifest(path: str | Path) -> dict[str, Any]:
     return manifest
 
 
-def verify_manifest(manifest: dict[str, Any], dataset_folder: str | Path, pool: Sequence[str],
-                    check_hashes: bool = True) -> list[str]:
+def verify_manifest(
+    manifest: dict[str, Any], dataset_folder: str | Path, pool: Sequence[str], check_hashes: bool = True
+) -> list[str]:
     """Check that every listed file exists, belongs to the train pool and (optionally) has the recorded bytes.
 
     Args:

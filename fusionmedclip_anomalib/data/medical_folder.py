@@ -106,8 +106,10 @@ class MedicalFolder(AnomalibDataModule):
     ) -> None:
         mode = ValSplitMode(str(getattr(val_split_mode, "value", val_split_mode)).lower())
         if mode not in _VAL_MODES:
-            msg = (f"val_split_mode={mode.value!r} is not offered: validation must never use test images "
-                   "(SPEC §6); use 'synthetic' or 'none'")
+            msg = (
+                f"val_split_mode={mode.value!r} is not offered: validation must never use test images "
+                "(SPEC §6); use 'synthetic' or 'none'"
+            )
             raise ValueError(msg)
         if k_shot is not None and k_shot < 1:
             msg = f"k_shot must be a positive number of images or None (the whole pool), got {k_shot}"
@@ -147,8 +149,10 @@ class MedicalFolder(AnomalibDataModule):
     def ensure_prepared(self) -> None:
         """Make sure the prepared layout exists; subclasses generate or convert it here. Idempotent."""
         if not samples_file(self.root, self._name, "train").is_file():
-            msg = (f"no prepared dataset at {self.dataset_folder} (expected samples/train.json and samples/test.json);"
-                   " convert a raw download with `fusionmedclip prepare <dataset> --source <raw> --output <root>`")
+            msg = (
+                f"no prepared dataset at {self.dataset_folder} (expected samples/train.json and samples/test.json);"
+                " convert a raw download with `fusionmedclip prepare <dataset> --source <raw> --output <root>`"
+            )
             raise FileNotFoundError(msg)
 
     def prepare_data(self) -> None:
@@ -162,8 +166,9 @@ class MedicalFolder(AnomalibDataModule):
         for record in read_samples(samples_file(self.root, self._name, "train")):
             relative = f"{IMAGES_DIR}/{record.filename}"
             if record.label != 0:
-                warnings.warn(f"{relative}: abnormal row in train.json is not part of the normal train pool",
-                              stacklevel=3)
+                warnings.warn(
+                    f"{relative}: abnormal row in train.json is not part of the normal train pool", stacklevel=3
+                )
                 continue
             pool.append(relative)
         if len(set(pool)) != len(pool):
@@ -178,8 +183,11 @@ class MedicalFolder(AnomalibDataModule):
         if self.support_set is not None:
             given = load_manifest(self.support_set)
             if given.get("dataset") not in (None, self._name):
-                warnings.warn(f"support-set manifest {self.support_set} was made for {given.get('dataset')!r}, "
-                              f"used here for {self._name!r}", stacklevel=3)
+                warnings.warn(
+                    f"support-set manifest {self.support_set} was made for {given.get('dataset')!r}, "
+                    f"used here for {self._name!r}",
+                    stacklevel=3,
+                )
             for note in verify_manifest(given, self.dataset_folder, pool, check_hashes=not self.lenient):
                 warnings.warn(note, stacklevel=3)
         # Unreadable pool images: an error naming the file, or (lenient) dropped before the draw.
@@ -314,7 +322,8 @@ class MedicalFolder(AnomalibDataModule):
                 stacklevel=2,
             )
         seeds = np.random.SeedSequence([self.seed if self.seed is not None else 0, len(sources)]).generate_state(
-            len(sources))
+            len(sources)
+        )
         rows: list[SampleRow] = []
         for name, lesion_seed in zip(sources, seeds, strict=True):
             path = str(self.dataset_folder / name)
@@ -348,5 +357,7 @@ class MedicalFolder(AnomalibDataModule):
         return super().val_dataloader()
 
     def __repr__(self) -> str:
-        return (f"{type(self).__name__}(root={str(self.root)!r}, name={self._name!r}, k_shot={self.k_shot}, "
-                f"seed={self.seed}, val_split_mode={self.val_split_mode.value!r})")
+        return (
+            f"{type(self).__name__}(root={str(self.root)!r}, name={self._name!r}, k_shot={self.k_shot}, "
+            f"seed={self.seed}, val_split_mode={self.val_split_mode.value!r})"
+        )

@@ -154,8 +154,11 @@ class Phantom(MedicalFolder):
         if modality not in MODALITIES:
             msg = f"unknown phantom modality {modality!r}; choose one of {', '.join(MODALITIES)}"
             raise ValueError(msg)
-        for label, count in (("n_train", n_train), ("n_test_normal", n_test_normal),
-                             ("n_test_abnormal", n_test_abnormal)):
+        for label, count in (
+            ("n_train", n_train),
+            ("n_test_normal", n_test_normal),
+            ("n_test_abnormal", n_test_abnormal),
+        ):
             if count < 1:
                 msg = f"{label} must be at least 1, got {count}"
                 raise ValueError(msg)

@@ -50,8 +50,9 @@ def _grid(size: int) -> tuple[np.ndarray, np.ndarray]:
     return x, y
 
 
-def _posed_grid(rng: np.random.Generator, size: int, max_angle: float, max_shift: float,
-                scale_range: tuple[float, float]) -> tuple[np.ndarray, np.ndarray]:
+def _posed_grid(
+    rng: np.random.Generator, size: int, max_angle: float, max_shift: float, scale_range: tuple[float, float]
+) -> tuple[np.ndarray, np.ndarray]:
     x, y = _grid(size)
     angle = np.deg2rad(rng.uniform(-max_angle, max_angle))
     shift_x, shift_y = rng.uniform(-max_shift, max_shift, size=2)
@@ -67,12 +68,22 @@ def _smooth_noise(rng: np.random.Generator, size: int, cells: int) -> np.ndarray
     coarse = rng.standard_normal((cells + 3, cells + 3)).astype(np.float32)
     fine = cv2.resize(coarse, (size + size // cells * 3, size + size // cells * 3), interpolation=cv2.INTER_CUBIC)
     offset = size // cells
-    field = fine[offset:offset + size, offset:offset + size]
+    field = fine[offset : offset + size, offset : offset + size]
     return (field - field.mean()) / (field.std() + 1e-6)
 
 
-def _blob(u: np.ndarray, v: np.ndarray, cx: float, cy: float, radius: float, aspect: float, angle: float,
-          rng: np.random.Generator, roughness: float, edge: float) -> np.ndarray:
+def _blob(
+    u: np.ndarray,
+    v: np.ndarray,
+    cx: float,
+    cy: float,
+    radius: float,
+    aspect: float,
+    angle: float,
+    rng: np.random.Generator,
+    roughness: float,
+    edge: float,
+) -> np.ndarray:
     """Soft irregular blob in [0, 1] (1 inside); ``roughness`` wobbles the outline, ``edge`` softens it."""
     du, dv = u - cx, v - cy
     a = (du * np.cos(angle) + dv * np.sin(angle)) / radius
@@ -80,12 +91,14 @@ def _blob(u: np.ndarray, v: np.ndarray, cx: float, cy: float, radius: float, asp
     theta = np.arctan2(b, a)
     outline = np.ones_like(theta)
     for order in (2, 3, 4, 6, 9):
-        outline += roughness * rng.uniform(0.2, 1.0) / order ** 0.5 * np.cos(order * theta + rng.uniform(0, 2 * np.pi))
+        outline += roughness * rng.uniform(0.2, 1.0) / order**0.5 * np.cos(order * theta + rng.uniform(0, 2 * np.pi))
     distance = np.sqrt(a * a + b * b) / np.maximum(outline, 0.3)
     return (0.5 - 0.5 * np.tanh((distance - 1.0) / (2.0 * edge))).astype(np.float32)
 
 
-def _ellipse(u: np.ndarray, v: np.ndarray, cx: float, cy: float, ax: float, ay: float, angle: float = 0.0) -> np.ndarray:
+def _ellipse(
+    u: np.ndarray, v: np.ndarray, cx: float, cy: float, ax: float, ay: float, angle: float = 0.0
+) -> np.ndarray:
     du, dv = u - cx, v - cy
     a = (du * np.cos(angle) + dv * np.sin(angle)) / ax
     b = (-du * np.sin(angle) + dv * np.cos(angle)) / ay
@@ -115,10 +128,10 @@ def _brain_anatomy(rng: np.random.Generator, size: int) -> Scene:
     u, v = _posed_grid(rng, size, max_angle=12.0, max_shift=0.06, scale_range=(0.82, 1.02))
     head_ax, head_ay = rng.uniform(0.70, 0.80), rng.uniform(0.86, 0.95)
     head = _ellipse(u, v, 0.0, 0.0, head_ax, head_ay)
-    brain_r2 = 0.86 ** 2
+    brain_r2 = 0.86**2
     tissue = np.zeros_like(u)
     tissue += 0.78 * _soft_inside(head, 0.01)  # scalp fat (bright on T1)
-    tissue -= 0.68 * _soft_inside(head / 0.93 ** 2, 0.01)  # skull: dark ring
+    tissue -= 0.68 * _soft_inside(head / 0.93**2, 0.01)  # skull: dark ring
     brain_soft = _soft_inside(head / brain_r2, 0.01)
     wobble = 0.04 * _smooth_noise(rng, size, 6) + 0.025 * _smooth_noise(rng, size, 16)
     grey_level = rng.uniform(0.40, 0.50)
@@ -136,15 +149,22 @@ def _brain_anatomy(rng: np.random.Generator, size: int) -> Scene:
     vent_scale = rng.uniform(0.6, 1.4)
     ventricles = np.zeros_like(u)
     for side in (-1.0, 1.0):
-        inside = _ellipse(u, v, side * 0.10 * vent_scale ** 0.5, -0.04, 0.055 * vent_scale, 0.22 * vent_scale ** 0.7,
-                          side * np.deg2rad(18))
+        inside = _ellipse(
+            u,
+            v,
+            side * 0.10 * vent_scale**0.5,
+            -0.04,
+            0.055 * vent_scale,
+            0.22 * vent_scale**0.7,
+            side * np.deg2rad(18),
+        )
         ventricles = np.maximum(ventricles, _soft_inside(inside, 0.04))
     brain = brain * (1 - ventricles) + 0.12 * ventricles
-    falx = np.exp(-(u / 0.012) ** 2) * (np.abs(v) > 0.30)
+    falx = np.exp(-((u / 0.012) ** 2)) * (np.abs(v) > 0.30)
     brain = brain * (1 - 0.6 * falx)
     tissue = tissue * (1 - brain_soft) + brain * brain_soft
     tissue *= 1.0 + 0.08 * _smooth_noise(rng, size, 2)  # coil bias field
-    organ = (head < 0.78 ** 2) & (ventricles < 0.5)
+    organ = (head < 0.78**2) & (ventricles < 0.5)
     return Scene(tissue.astype(np.float32), organ, u, v, {"brain_level": grey_level})
 
 
@@ -203,8 +223,9 @@ def _us_anatomy(rng: np.random.Generator, size: int) -> Scene:
     reflect[fat] = rng.uniform(0.25, 0.35) + 0.06 * _smooth_noise(rng, size, 10)[fat]
     gland_texture = _smooth_noise(rng, size, 14)
     reflect[gland] = rng.uniform(0.55, 0.7) + 0.15 * gland_texture[gland]
-    fibres = _smooth_noise(rng, size, 5) * 0.3 + np.sin(below_skin * rng.uniform(18, 26) + angle * 4.0
-                                                        + 2.0 * _smooth_noise(rng, size, 3))
+    fibres = _smooth_noise(rng, size, 5) * 0.3 + np.sin(
+        below_skin * rng.uniform(18, 26) + angle * 4.0 + 2.0 * _smooth_noise(rng, size, 3)
+    )
     reflect[muscle] = (0.32 + 0.12 * fibres)[muscle]
     # Cooper's ligaments: bright thin curves crossing fat and gland
     ligaments = np.abs(np.sin(angle * rng.uniform(8, 14) + 2.0 * _smooth_noise(rng, size, 3))) < 0.06
@@ -219,8 +240,13 @@ def _us_anatomy(rng: np.random.Generator, size: int) -> Scene:
     organ = fan & (below_skin > 0.12) & (below_skin < gland_end - 0.05) & (np.abs(angle) < half_angle * 0.85)
     if organ.sum() < 0.05 * size * size:
         organ = fan & (below_skin > 0.12)
-    return Scene(reflect, organ, u.astype(np.float32), v.astype(np.float32),
-                 {"fan": fan, "depth": below_skin, "angle": angle, "half_angle": half_angle})
+    return Scene(
+        reflect,
+        organ,
+        u.astype(np.float32),
+        v.astype(np.float32),
+        {"fan": fan, "depth": below_skin, "angle": angle, "half_angle": half_angle},
+    )
 
 
 def _us_lesion(scene: Scene, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
@@ -237,7 +263,7 @@ def _us_lesion(scene: Scene, rng: np.random.Generator) -> tuple[np.ndarray, np.n
     body *= scene.extra["fan"]
     tissue = scene.tissue * (1 - body) + level * body
     # posterior acoustic feature directly below the lesion (outside the mask, as in BUSI's annotations)
-    column = np.exp(-((u - cx) / (radius * 1.2)) ** 2) * (v > cy) * np.exp(-(v - cy) / 0.35) * (1 - body)
+    column = np.exp(-(((u - cx) / (radius * 1.2)) ** 2)) * (v > cy) * np.exp(-(v - cy) / 0.35) * (1 - body)
     factor = rng.uniform(0.88, 0.94) if malignant else rng.uniform(1.04, 1.1)
     tissue = tissue * (1 + (factor - 1) * column)
     return np.clip(tissue, 0.0, 1.0).astype(np.float32), body > 0.5
@@ -269,7 +295,7 @@ def _cxr_anatomy(rng: np.random.Generator, size: int) -> Scene:
         t = np.clip((v - top) / (base - top), 0.0, 1.0)
         width = half_width * (0.30 + 0.70 * np.sqrt(t))
         lateral = side * (u - cx) / half_width
-        floor = base + 0.16 * lateral - 0.10 * (1 - lateral ** 2)  # diaphragm dome, deep costophrenic angle
+        floor = base + 0.16 * lateral - 0.10 * (1 - lateral**2)  # diaphragm dome, deep costophrenic angle
         inside = (np.abs(u - cx) < width) & (v > top) & (v < floor) & (side * u > 0.09)
         lungs = np.maximum(lungs, inside.astype(np.float32))
     lungs = cv2.GaussianBlur(lungs, (0, 0), sigmaX=size / 110)
@@ -289,10 +315,10 @@ def _cxr_anatomy(rng: np.random.Generator, size: int) -> Scene:
         t = side * u
         phase = (v + 0.80 + 0.08 * t - 0.55 * np.clip(t, 0, None) ** 2) / spacing
         offset = (phase - np.round(phase)) * spacing
-        band = np.exp(-(offset / 0.022) ** 4) * (phase > -0.5) * (phase < 9.5) * (t > 0.06) * (t < 0.85)
+        band = np.exp(-((offset / 0.022) ** 4)) * (phase > -0.5) * (phase < 9.5) * (t > 0.06) * (t < 0.85)
         ribs = np.maximum(ribs, band)
     tissue += 0.07 * ribs * body
-    clavicle = np.exp(-((v + 0.70 - 0.18 * np.abs(u)) / 0.03) ** 2) * (np.abs(u) > 0.08) * (np.abs(u) < 0.62)
+    clavicle = np.exp(-(((v + 0.70 - 0.18 * np.abs(u)) / 0.03) ** 2)) * (np.abs(u) > 0.08) * (np.abs(u) < 0.62)
     tissue += 0.12 * clavicle
     tissue *= 1.0 + 0.05 * _smooth_noise(rng, size, 2)
     organ = (lungs > 0.6) & (ribs < 0.5)
@@ -331,8 +357,9 @@ _RENDERERS: dict[str, tuple[Callable, Callable, Callable]] = {
 }
 
 
-def render_phantom(modality: str, seed: int | np.random.SeedSequence | list[int], size: int = 224,
-                   abnormal: bool = False) -> tuple[np.ndarray, np.ndarray]:
+def render_phantom(
+    modality: str, seed: int | np.random.SeedSequence | list[int], size: int = 224, abnormal: bool = False
+) -> tuple[np.ndarray, np.ndarray]:
     """Render one phantom image.
 
     The anatomy, lesion and noise each get their own child seed, so ``abnormal=False`` with the same seed gives

@@ -161,8 +161,9 @@ class _Preparer:
         return self._usable.get(candidate.source) is False
 
     def merged_mask(self, candidate: Candidate) -> np.ndarray:
-        masks = [binarize_mask(decode_bytes(self.tree.read_bytes(path), self.tree.display(path)))
-                 for path in candidate.masks]
+        masks = [
+            binarize_mask(decode_bytes(self.tree.read_bytes(path), self.tree.display(path))) for path in candidate.masks
+        ]
         return merge_masks(masks, self._shape[candidate.source])
 
 
@@ -172,16 +173,25 @@ def _drop_duplicates(tree: SourceTree, candidates: list[Candidate], report: Prep
     for candidate in candidates:
         digest = hashlib.sha256(tree.read_bytes(candidate.source)).hexdigest()
         if digest in seen:
-            report.skipped.append((f"{candidate.source} (= {seen[digest]})", "duplicate: same bytes as an earlier file"))
+            report.skipped.append(
+                (f"{candidate.source} (= {seen[digest]})", "duplicate: same bytes as an earlier file")
+            )
             continue
         seen[digest] = candidate.source
         kept.append(candidate)
     return kept
 
 
-def _split(candidates: list[Candidate], preparer: _Preparer, seed: int, test_normal: int | None,
-           test_abnormal: int | None, max_train: int | None, defaults: SplitDefaults,
-           validate_all: bool) -> dict[str, list[Candidate]]:
+def _split(
+    candidates: list[Candidate],
+    preparer: _Preparer,
+    seed: int,
+    test_normal: int | None,
+    test_abnormal: int | None,
+    max_train: int | None,
+    defaults: SplitDefaults,
+    validate_all: bool,
+) -> dict[str, list[Candidate]]:
     by_subject: dict[str, list[Candidate]] = {}
     for candidate in candidates:
         by_subject.setdefault(candidate.subject, []).append(candidate)
@@ -203,20 +213,24 @@ def _split(candidates: list[Candidate], preparer: _Preparer, seed: int, test_nor
             if test_normal < wanted:
                 preparer.report.notes.append(
                     f"only {n_normal_subjects} subjects with normal images: {test_normal} normal test images "
-                    f"instead of {defaults.test_normal_count}")
+                    f"instead of {defaults.test_normal_count}"
+                )
     if test_abnormal is None and defaults.test_abnormal_count is not None:
         test_abnormal = min(defaults.test_abnormal_count, n_abnormal_subjects)
         if test_abnormal < defaults.test_abnormal_count:
             preparer.report.notes.append(
                 f"only {n_abnormal_subjects} subjects with abnormal images: {test_abnormal} abnormal test images "
-                f"instead of {defaults.test_abnormal_count}")
+                f"instead of {defaults.test_abnormal_count}"
+            )
 
     splits: dict[str, list[Candidate]] = {"test/abnormal": [], "test/normal": [], "train/normal": []}
     test_subjects: set[str] = set()
 
     def first_usable(subject: str, label: int) -> Candidate | None:
-        return next((c for c in sorted(by_subject[subject], key=lambda c: c.source)
-                     if c.label == label and preparer.usable(c)), None)
+        return next(
+            (c for c in sorted(by_subject[subject], key=lambda c: c.source) if c.label == label and preparer.usable(c)),
+            None,
+        )
 
     if test_abnormal is None:  # every usable abnormal image (each image is its own subject here)
         for subject in order:
@@ -295,9 +309,18 @@ def _write(folder: Path, name: str, splits: dict[str, list[Candidate]], preparer
     write_samples(folder / "samples" / "test.json", records["test"])
 
 
-def prepare_dataset(dataset: str, source: str | Path, output: str | Path, seed: int = 0, name: str | None = None,
-                    test_normal: int | None = None, test_abnormal: int | None = None, max_train: int | None = None,
-                    lenient: bool = False, force: bool = False) -> PrepareReport:
+def prepare_dataset(
+    dataset: str,
+    source: str | Path,
+    output: str | Path,
+    seed: int = 0,
+    name: str | None = None,
+    test_normal: int | None = None,
+    test_abnormal: int | None = None,
+    max_train: int | None = None,
+    lenient: bool = False,
+    force: bool = False,
+) -> PrepareReport:
     """Convert a raw download into ``<output>/<name>`` (default name: the dataset's).
 
     Args:
@@ -343,8 +366,9 @@ def prepare_dataset(dataset: str, source: str | Path, output: str | Path, seed: 
         for candidate in candidates:
             report.found[f"{candidate.group} ({'abnormal' if candidate.label else 'normal'})"] += 1
         preparer = _Preparer(tree, report, lenient)
-        splits = _split(candidates, preparer, seed, test_normal, test_abnormal, max_train, DATASETS[dataset],
-                        validate_all)
+        splits = _split(
+            candidates, preparer, seed, test_normal, test_abnormal, max_train, DATASETS[dataset], validate_all
+        )
         target.parent.mkdir(parents=True, exist_ok=True)
         scratch = target.parent / f".{name}.prepare-{os.getpid()}-{uuid.uuid4().hex[:8]}"
         try:

@@ -33,7 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="fusionmedclip prepare",
         description="Convert a raw dataset download (folder or .zip) into the prepared layout "
-                    "<output>/<name>/{images,samples}.",
+        "<output>/<name>/{images,samples}.",
         epilog=_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -43,13 +43,22 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--seed", type=int, default=0, help="seed of the train/test split (default: 0)")
     parser.add_argument("--name", default=None, help="dataset folder name under --output (default: the dataset)")
     parser.add_argument("--test-normal", type=int, default=None, help="normal test images (default: paper rule)")
-    parser.add_argument("--test-abnormal", type=int, default=None,
-                        help="abnormal test images (default: all for brainmri/busi, 250 for chexpert)")
+    parser.add_argument(
+        "--test-abnormal",
+        type=int,
+        default=None,
+        help="abnormal test images (default: all for brainmri/busi, 250 for chexpert)",
+    )
     parser.add_argument("--max-train", type=int, default=None, help="cap on the normal train pool (default: all)")
-    parser.add_argument("--lenient", action="store_true",
-                        help="skip corrupt files, masks without images and abnormal images without masks "
-                             "(they are reported) instead of stopping")
-    parser.add_argument("--force", action="store_true", help="replace an existing folder that is not a prepared dataset")
+    parser.add_argument(
+        "--lenient",
+        action="store_true",
+        help="skip corrupt files, masks without images and abnormal images without masks "
+        "(they are reported) instead of stopping",
+    )
+    parser.add_argument(
+        "--force", action="store_true", help="replace an existing folder that is not a prepared dataset"
+    )
     parser.add_argument("--verbose", action="store_true", help="list every skipped file")
     return parser
 

@@ -53,11 +53,23 @@ class _PaperDataset(MedicalFolder):
         test_augmentations: Transform | None = None,
         augmentations: Transform | None = None,
     ) -> None:
-        super().__init__(root=root, name=name or self.dataset, k_shot=k_shot, seed=seed, support_set=support_set,
-                         val_split_mode=val_split_mode, val_max_images=val_max_images, lenient=lenient,
-                         train_batch_size=train_batch_size, eval_batch_size=eval_batch_size, num_workers=num_workers,
-                         train_augmentations=train_augmentations, val_augmentations=val_augmentations,
-                         test_augmentations=test_augmentations, augmentations=augmentations)
+        super().__init__(
+            root=root,
+            name=name or self.dataset,
+            k_shot=k_shot,
+            seed=seed,
+            support_set=support_set,
+            val_split_mode=val_split_mode,
+            val_max_images=val_max_images,
+            lenient=lenient,
+            train_batch_size=train_batch_size,
+            eval_batch_size=eval_batch_size,
+            num_workers=num_workers,
+            train_augmentations=train_augmentations,
+            val_augmentations=val_augmentations,
+            test_augmentations=test_augmentations,
+            augmentations=augmentations,
+        )
         self.source = None if source is None else Path(source).expanduser()
 
     def ensure_prepared(self) -> None:

@@ -30,11 +30,22 @@ from .source_tree import SourceTree
 
 __all__ = ["CHEXPERT_PATHOLOGIES", "SCANNERS", "Candidate", "scan_brainmri", "scan_busi", "scan_chexpert"]
 
-IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".gif", ".pgm", ".ppm",
-                            ".dcm", ".dicom"})
+IMAGE_SUFFIXES = frozenset(
+    {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".gif", ".pgm", ".ppm", ".dcm", ".dicom"}
+)
 CHEXPERT_PATHOLOGIES = (
-    "Enlarged Cardiomediastinum", "Cardiomegaly", "Lung Opacity", "Lung Lesion", "Edema", "Consolidation",
-    "Pneumonia", "Atelectasis", "Pneumothorax", "Pleural Effusion", "Pleural Other", "Fracture",
+    "Enlarged Cardiomediastinum",
+    "Cardiomegaly",
+    "Lung Opacity",
+    "Lung Lesion",
+    "Edema",
+    "Consolidation",
+    "Pneumonia",
+    "Atelectasis",
+    "Pneumothorax",
+    "Pleural Effusion",
+    "Pleural Other",
+    "Fracture",
 )
 _MASK_STEM = re.compile(r"^(?P<base>.+?)_mask(?:_\d+)?$", re.IGNORECASE)
 

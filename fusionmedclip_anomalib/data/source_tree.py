@@ -42,9 +42,7 @@ class SourceTree:
         self._zip: zipfile.ZipFile | None = None
         if self.location.is_dir():
             self._files = sorted(
-                path.relative_to(self.location).as_posix()
-                for path in self.location.rglob("*")
-                if path.is_file()
+                path.relative_to(self.location).as_posix() for path in self.location.rglob("*") if path.is_file()
             )
         elif self.location.is_file() and zipfile.is_zipfile(self.location):
             self._zip = zipfile.ZipFile(self.location)

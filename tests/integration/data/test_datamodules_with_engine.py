@@ -76,16 +76,32 @@ def _toy_model(image_size: int):
 def test_phantom_fit_and_test_in_engine(tmp_path: Path, val_split_mode: str) -> None:
     from anomalib.engine import Engine
 
-    dm = Phantom(modality="breast_us", root=tmp_path / "data", k_shot=3, seed=0, n_train=6, n_test_normal=4,
-                 n_test_abnormal=4, image_size=96, val_split_mode=val_split_mode, eval_batch_size=8)
+    dm = Phantom(
+        modality="breast_us",
+        root=tmp_path / "data",
+        k_shot=3,
+        seed=0,
+        n_train=6,
+        n_test_normal=4,
+        n_test_abnormal=4,
+        image_size=96,
+        val_split_mode=val_split_mode,
+        eval_batch_size=8,
+    )
     model = _toy_model(image_size=48)
-    engine = Engine(default_root_dir=tmp_path / "results", max_epochs=1, accelerator="cpu", devices=1,
-                    enable_progress_bar=False, logger=False)
+    engine = Engine(
+        default_root_dir=tmp_path / "results",
+        max_epochs=1,
+        accelerator="cpu",
+        devices=1,
+        enable_progress_bar=False,
+        logger=False,
+    )
     engine.fit(model, datamodule=dm)
     results = engine.test(model, datamodule=dm)
 
     assert {"image_AUROC", "pixel_AUROC"} <= set(results[0])
-    (shape, dtype, labels), = model.seen["test"]
+    ((shape, dtype, labels),) = model.seen["test"]
     assert shape == (8, 48, 48) and dtype == torch.bool and sum(labels) == 4  # masks at the model's resolution
     train_shape, train_labels, train_paths = model.seen["train"][0]
     assert train_shape == (3, 3, 48, 48) and not any(train_labels)

@@ -14,7 +14,7 @@ from fusionmedclip_anomalib.models.fusionmedclip.lightning_model import trainabl
 from fusionmedclip_anomalib.models.fusionmedclip.synthesis_step import SynthesisedBatch
 from tests.blob_images import blob_folder_datamodule, write_blob_folder
 
-TINY = dict(backbone="fmc-tiny", pretrained=None, feature_layers=(2, 4, 6), visualizer=False)
+TINY = {"backbone": "fmc-tiny", "pretrained": None, "feature_layers": (2, 4, 6), "visualizer": False}
 
 
 @pytest.fixture(scope="module")

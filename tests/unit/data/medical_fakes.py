@@ -94,8 +94,14 @@ def mask_array(height: int, width: int, box: tuple[int, int, int, int]) -> np.nd
 
 
 # ---------------------------------------------------------------------------------------------------- raw layouts
-def make_brain_raw(root: Path, n_yes: int = 12, n_no: int = 10, nasty: bool = True, duplicate_tree: bool = True,
-                   size: tuple[int, int] = (24, 32)) -> Path:
+def make_brain_raw(
+    root: Path,
+    n_yes: int = 12,
+    n_no: int = 10,
+    nasty: bool = True,
+    duplicate_tree: bool = True,
+    size: tuple[int, int] = (24, 32),
+) -> Path:
     """Kaggle brain layout: ``brain_tumor_dataset/{yes,no}``, plus (like the archive) a duplicate top-level copy.
 
     With ``nasty``: PNG bytes in a .jpg, RGBA, palette, 16-bit, EXIF-rotated files among the images (counted in
@@ -143,8 +149,11 @@ def make_busi_raw(root: Path, n_benign: int = 6, n_malignant: int = 4, n_normal:
     """
     top = root / "Dataset_BUSI_with_GT"
     height, width = 24, 32
-    for group, count, base_seed in (("benign", n_benign, 3000), ("malignant", n_malignant, 4000),
-                                    ("normal", n_normal, 5000)):
+    for group, count, base_seed in (
+        ("benign", n_benign, 3000),
+        ("malignant", n_malignant, 4000),
+        ("normal", n_normal, 5000),
+    ):
         for index in range(1, count + 1):
             stem = f"{group} ({index})"
             save(top / group / f"{stem}.png", grey(base_seed + index, height, width), fmt="PNG")
@@ -165,7 +174,8 @@ def expected_busi_mask(name: str, height: int = 24, width: int = 32) -> np.ndarr
     index = int(name.split("(")[1].split(")")[0])
     if name == "benign (1)":
         return (mask_array(height, width, (2 + 1, 3 + 1, 12 + 1, 15 + 1)) > 0) | (
-            mask_array(height, width, (16, 20, 22, 30)) > 0)
+            mask_array(height, width, (16, 20, 22, 30)) > 0
+        )
     if name == "benign (2)":
         return mask_array(height, width, (4, 4, 12, 12)) > 0
     if name == "benign (3)":
@@ -173,14 +183,32 @@ def expected_busi_mask(name: str, height: int = 24, width: int = 32) -> np.ndarr
     return mask_array(height, width, (2 + index % 5, 3 + index % 7, 12 + index % 5, 15 + index % 7)) > 0
 
 
-CHEXPERT_COLUMNS = ["Path", "Sex", "Age", "Frontal/Lateral", "AP/PA", "No Finding", "Enlarged Cardiomediastinum",
-                    "Cardiomegaly", "Lung Opacity", "Lung Lesion", "Edema", "Consolidation", "Pneumonia",
-                    "Atelectasis", "Pneumothorax", "Pleural Effusion", "Pleural Other", "Fracture",
-                    "Support Devices"]
+CHEXPERT_COLUMNS = [
+    "Path",
+    "Sex",
+    "Age",
+    "Frontal/Lateral",
+    "AP/PA",
+    "No Finding",
+    "Enlarged Cardiomediastinum",
+    "Cardiomegaly",
+    "Lung Opacity",
+    "Lung Lesion",
+    "Edema",
+    "Consolidation",
+    "Pneumonia",
+    "Atelectasis",
+    "Pneumothorax",
+    "Pleural Effusion",
+    "Pleural Other",
+    "Fracture",
+    "Support Devices",
+]
 
 
-def make_chexpert_raw(root: Path, n_normal_patients: int = 10, n_abnormal_patients: int = 8,
-                      extra_rows: bool = True) -> Path:
+def make_chexpert_raw(
+    root: Path, n_normal_patients: int = 10, n_abnormal_patients: int = 8, extra_rows: bool = True
+) -> Path:
     """CheXpert-small layout: ``CheXpert-v1.0-small/{train.csv,valid.csv,train/patientN/study1/view1_frontal.jpg}``.
 
     Normal patients have two frontal normal studies; abnormal patients one frontal abnormal image (+ a lateral).
@@ -189,14 +217,29 @@ def make_chexpert_raw(root: Path, n_normal_patients: int = 10, n_abnormal_patien
     top = root / "CheXpert-v1.0-small"
     rows: list[dict[str, str]] = []
 
-    def add(patient: int, study: int, view: str, no_finding: str, findings: dict[str, str], write: bool = True,
-            split: str = "train") -> None:
+    def add(
+        patient: int,
+        study: int,
+        view: str,
+        no_finding: str,
+        findings: dict[str, str],
+        write: bool = True,
+        split: str = "train",
+    ) -> None:
         rel = f"CheXpert-v1.0-small/{split}/patient{patient:05d}/study{study}/view1_{view}.jpg"
         if write:
             save(root / rel, grey(patient * 10 + study, 20, 20), fmt="JPEG", quality=90)
         row = dict.fromkeys(CHEXPERT_COLUMNS, "")
-        row.update({"Path": rel, "Sex": "Female", "Age": "50", "Frontal/Lateral": view.capitalize(),
-                    "AP/PA": "PA" if view == "frontal" else "", "No Finding": no_finding})
+        row.update(
+            {
+                "Path": rel,
+                "Sex": "Female",
+                "Age": "50",
+                "Frontal/Lateral": view.capitalize(),
+                "AP/PA": "PA" if view == "frontal" else "",
+                "No Finding": no_finding,
+            }
+        )
         row.update(findings)
         rows.append(row)
 
@@ -225,8 +268,15 @@ def make_chexpert_raw(root: Path, n_normal_patients: int = 10, n_abnormal_patien
 
 
 # ---------------------------------------------------------------------------------------------------- prepared layout
-def make_prepared(root: Path, name: str = "toy", n_train: int = 6, n_test_normal: int = 3, n_test_abnormal: int = 3,
-                  masks: bool = True, nasty: bool = True) -> Path:
+def make_prepared(
+    root: Path,
+    name: str = "toy",
+    n_train: int = 6,
+    n_test_normal: int = 3,
+    n_test_abnormal: int = 3,
+    masks: bool = True,
+    nasty: bool = True,
+) -> Path:
     """A prepared dataset ``<root>/<name>`` in the SPEC §6 layout.
 
     With ``nasty``: the first train image is PNG bytes in a .jpg, the second RGBA, the third palette, the fourth
@@ -271,4 +321,6 @@ def make_prepared(root: Path, name: str = "toy", n_train: int = 6, n_test_normal
 
 def tree_digest(folder: Path) -> dict[str, bytes]:
     """Every file under ``folder`` with its bytes, keyed by relative POSIX path."""
-    return {path.relative_to(folder).as_posix(): path.read_bytes() for path in sorted(folder.rglob("*")) if path.is_file()}
+    return {
+        path.relative_to(folder).as_posix(): path.read_bytes() for path in sorted(folder.rglob("*")) if path.is_file()
+    }

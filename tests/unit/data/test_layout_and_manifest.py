@@ -22,8 +22,13 @@ def test_samples_round_trip_with_single_and_multiple_masks(tmp_path: Path) -> No
     records = [
         SampleRecord("train/normal/a.jpg", 0, "busi"),
         SampleRecord("test/abnormal/b.jpg", 1, "busi", ("test/ground_true/b_mask.jpg",)),
-        SampleRecord("test/abnormal/c.jpg", 1, "busi", ("test/ground_true/c_mask.png", "test/ground_true/c_1.png"),
-                     {"source": "benign/c.png"}),
+        SampleRecord(
+            "test/abnormal/c.jpg",
+            1,
+            "busi",
+            ("test/ground_true/c_mask.png", "test/ground_true/c_1.png"),
+            {"source": "benign/c.png"},
+        ),
     ]
     path = tmp_path / "samples" / "test.json"
     write_samples(path, records)

@@ -75,7 +75,8 @@ def test_support_set_is_seeded_and_manifest_round_trips(tmp_path: Path) -> None:
     assert manifest["dataset"] == "toy" and manifest["k_shot"] == 3 and manifest["seed"] == 0
     assert manifest["pool_size"] == 10 and all(name.startswith("images/train/normal/") for name in manifest["files"])
     assert sorted(Path(p).name for p in first.train_data.samples.image_path) == sorted(
-        Path(p).name for p in manifest["files"])
+        Path(p).name for p in manifest["files"]
+    )
     assert _module(tmp_path, seed=0).support_manifest["files"] == manifest["files"]
     assert _module(tmp_path, seed=1).support_manifest["files"] != manifest["files"]
 
@@ -149,7 +150,8 @@ def test_corrupt_and_truncated_images(tmp_path: Path) -> None:
 
     corrupt_file(folder / "images/train/normal/n05.jpg").unlink()
     (folder / "samples/train.json").write_text(
-        "".join(line + "\n" for line in (folder / "samples/train.json").read_text().splitlines()[:5]))
+        "".join(line + "\n" for line in (folder / "samples/train.json").read_text().splitlines()[:5])
+    )
     truncated_png(folder / "images/test/normal/t00.png", seed=1)
     dm = _module(tmp_path, val_split_mode="none")
     dm.setup()  # the header parses: found when decoded, and named

@@ -33,8 +33,10 @@ def test_same_settings_give_identical_bytes(tmp_path: Path, modality: str) -> No
     assert first == second
     assert sum(name.startswith("images/test/ground_true/") for name in first) == 3
     generate_phantom(tmp_path / "c", {**settings, "generation_seed": 4})
-    assert tree_digest(tmp_path / "c")["images/train/normal/" + f"{modality}_train_000.png"] != first[
-        f"images/train/normal/{modality}_train_000.png"]
+    assert (
+        tree_digest(tmp_path / "c")["images/train/normal/" + f"{modality}_train_000.png"]
+        != first[f"images/train/normal/{modality}_train_000.png"]
+    )
 
 
 def test_generated_once_and_regenerated_when_settings_change(tmp_path: Path) -> None:
@@ -103,9 +105,18 @@ def test_normals_vary_in_pose_size_and_intensity() -> None:
 
 def test_default_size_generation_takes_seconds(tmp_path: Path) -> None:
     start = time.perf_counter()
-    generate_phantom(tmp_path / "x", {"generator_version": GENERATOR_VERSION, "modality": "chest_xray", "n_train": 32,
-                                      "n_test_normal": 16, "n_test_abnormal": 16, "image_size": 224,
-                                      "generation_seed": 0})
+    generate_phantom(
+        tmp_path / "x",
+        {
+            "generator_version": GENERATOR_VERSION,
+            "modality": "chest_xray",
+            "n_train": 32,
+            "n_test_normal": 16,
+            "n_test_abnormal": 16,
+            "image_size": 224,
+            "generation_seed": 0,
+        },
+    )
     assert time.perf_counter() - start < 15
 
 

@@ -70,8 +70,11 @@ def test_brainmri_lenient_layout_counts_and_duplicates(tmp_path: Path) -> None:
         image = read_image(folder / "images" / record.filename)
         assert image.shape[2] == 3 and (image == 1.0).mean() < 0.05
     # the EXIF-rotated JPEG was copied verbatim: still rotated on reading
-    exif = next(r for r in read_samples(folder / "samples/test.json") + read_samples(folder / "samples/train.json")
-                if r.extra["source"].endswith("3 no.jpeg"))
+    exif = next(
+        r
+        for r in read_samples(folder / "samples/test.json") + read_samples(folder / "samples/train.json")
+        if r.extra["source"].endswith("3 no.jpeg")
+    )
     assert read_image(folder / "images" / exif.filename).shape == (32, 24, 3)
 
 
@@ -139,6 +142,7 @@ def test_chexpert_selection_and_patient_disjoint_split(tmp_path: Path) -> None:
     assert counts["test/normal"] == 4 and counts["test/abnormal"] == 5
     train = read_samples(folder / "samples/train.json")
     test = read_samples(folder / "samples/test.json")
+
     def patients(records: list) -> set[str]:
         return {r.extra["source"].split("/")[-3] for r in records}
 
@@ -191,7 +195,9 @@ def test_cli_prints_counts_and_errors(tmp_path: Path, capsys: pytest.CaptureFixt
 
 
 def test_cli_module_imports_light() -> None:
-    code = ("import sys, fusionmedclip_anomalib.data.prepare_cli; "
-            "heavy = [m for m in ('torch', 'anomalib', 'numpy', 'lightning') if m in sys.modules]; "
-            "assert not heavy, heavy")
+    code = (
+        "import sys, fusionmedclip_anomalib.data.prepare_cli; "
+        "heavy = [m for m in ('torch', 'anomalib', 'numpy', 'lightning') if m in sys.modules]; "
+        "assert not heavy, heavy"
+    )
     subprocess.run([sys.executable, "-c", code], check=True)

@@ -4,7 +4,7 @@ import pytest
 
 from fusionmedclip_anomalib.clip import load_clip
 
-TINY = dict(backbone="fmc-tiny", pretrained=None, feature_layers=(2, 4, 6))
+TINY = {"backbone": "fmc-tiny", "pretrained": None, "feature_layers": (2, 4, 6)}
 
 
 @pytest.fixture

@@ -8,11 +8,11 @@ import torch
 from fusionmedclip_anomalib.models.fusionmedclip.torch_model import FusionMedCLIPModel
 
 ROWS = {
-    "row1_manual_gap": dict(prompt="manual", alignment="gap", lora=False, block_adapters=False),
-    "row3_coop_gap": dict(prompt="coop", alignment="gap", lora=False, block_adapters=False),
-    "row4_coop_umls_gap": dict(prompt="coop_umls", alignment="gap", lora=False, block_adapters=False),
-    "row5_alignment": dict(prompt="coop_umls", alignment="conv1x1", lora=False, block_adapters=False),
-    "row6_full": dict(),
+    "row1_manual_gap": {"prompt": "manual", "alignment": "gap", "lora": False, "block_adapters": False},
+    "row3_coop_gap": {"prompt": "coop", "alignment": "gap", "lora": False, "block_adapters": False},
+    "row4_coop_umls_gap": {"prompt": "coop_umls", "alignment": "gap", "lora": False, "block_adapters": False},
+    "row5_alignment": {"prompt": "coop_umls", "alignment": "conv1x1", "lora": False, "block_adapters": False},
+    "row6_full": {},
 }
 EXPECTED_GROUPS = {
     "row1_manual_gap": set(),
