@@ -71,7 +71,7 @@ class FusionMedCLIP(AnomalibModule):
         lora: use LoRA in every vision block.
         lora_rank: LoRA r.
         lora_alpha: LoRA alpha.
-        lora_dropout: LoRA dropout.
+        lora_dropout: LoRA dropout (on the inputs of fc1 and fc2; attention LoRA adapts the fused weights).
         temperature: softmax temperature tau.
         learn_temperature: train tau.
         precision: ``fp32``, or ``bf16`` for a bfloat16-autocast forward pass (CUDA, or CPUs with native bf16);

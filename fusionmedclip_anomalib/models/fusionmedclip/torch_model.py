@@ -56,7 +56,7 @@ class FusionMedCLIPModel(nn.Module):
         lora: add LoRA to q, k, v, attention output, fc1 and fc2 of every vision block.
         lora_rank: LoRA rank r.
         lora_alpha: LoRA scaling alpha.
-        lora_dropout: LoRA dropout.
+        lora_dropout: LoRA dropout (on the inputs of fc1 and fc2; attention LoRA adapts the fused weights).
         temperature: softmax temperature tau.
         learn_temperature: make tau a trainable parameter.
         precision: ``fp32``, or ``bf16`` to run the forward pass (backbone, adapters, prompts) under bfloat16
