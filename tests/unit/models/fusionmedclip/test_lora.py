@@ -86,10 +86,9 @@ def test_gradients_reach_the_attention_and_output_factors_only(visual):
 
 def test_merge_then_unmerge_restores_the_weights(visual):
     before = {name: p.detach().clone() for name, p in visual.named_parameters() if not p.requires_grad}
+    in_proj = "transformer.resblocks.0.attn.base_layer.in_proj_weight"
     set_lora_merged(visual, True)
-    merged = dict(visual.named_parameters())
-    assert not torch.equal(merged["transformer.resblocks.0.attn.base_layer.in_proj_weight"], before[
-        "transformer.resblocks.0.attn.base_layer.in_proj_weight"])  # fmt: skip
+    assert not torch.equal(dict(visual.named_parameters())[in_proj], before[in_proj])
     set_lora_merged(visual, False)
     assert not any(layer.merged for layer in lora_layers(visual))
     for name, parameter in visual.named_parameters():
